@@ -1,0 +1,1134 @@
+/*
+ * librdkafka handles of a worker and their bridge to the event loop.
+ * See ngx_geostream_kafka.h for the threading rules.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include <pthread.h>
+
+#include "ngx_geostream_kafka.h"
+#include "ngx_geostream_message.h"
+
+
+#define NGX_GEOSTREAM_POLL_INTERVAL      1000    /* ms, safety net */
+#define NGX_GEOSTREAM_CONSUME_WAIT       100     /* ms */
+#define NGX_GEOSTREAM_CONSUME_BATCH      1024
+#define NGX_GEOSTREAM_METADATA_TIMEOUT   5000    /* ms */
+#define NGX_GEOSTREAM_METADATA_REFRESH   5       /* s, to notice partitions */
+#define NGX_GEOSTREAM_RETRY_UNKNOWN      1       /* s, topic not there yet */
+
+
+/* a topic as the consumer thread follows it; thread-only */
+typedef struct ngx_geostream_followed_s  ngx_geostream_followed_t;
+
+struct ngx_geostream_followed_s {
+    ngx_geostream_followed_t   *next;
+    char                       *name;
+    size_t                      name_len;
+    rd_kafka_topic_t           *rkt;
+    int32_t                     partitions;      /* started so far */
+    int64_t                    *next_offsets;    /* the cursor */
+    time_t                      refresh;         /* next metadata check */
+};
+
+
+/* a topic name the event loop asks the thread to follow */
+typedef struct ngx_geostream_follow_s  ngx_geostream_follow_t;
+
+struct ngx_geostream_follow_s {
+    ngx_geostream_follow_t     *next;
+    size_t                      len;
+    char                        name[1];
+};
+
+
+typedef struct {
+    rd_kafka_t                 *rk;
+    rd_kafka_queue_t           *queue;
+    pthread_t                   thread;
+    pthread_mutex_t             mutex;
+
+    /* under mutex */
+    ngx_geostream_follow_t     *follow;
+    ngx_geostream_event_t      *ready;
+    ngx_geostream_event_t     **ready_tail;
+    ngx_uint_t                  stop;
+
+    /* thread-only */
+    ngx_geostream_followed_t   *followed;
+
+    /* event-loop-only */
+    ngx_connection_t           *notify;
+    ngx_fd_t                    notify_write;
+} ngx_geostream_consumer_t;
+
+
+typedef struct {
+    ngx_geostream_kafka_conf_t *conf;
+    ngx_cycle_t                *cycle;
+    ngx_geostream_dispatch_pt   dispatch;
+
+    rd_kafka_t                 *producer;
+    ngx_connection_t           *producer_notify;
+    ngx_fd_t                    producer_notify_write;
+    ngx_event_t                 poll_timer;
+
+    ngx_geostream_consumer_t   *consumer;
+} ngx_geostream_worker_t;
+
+
+static rd_kafka_conf_t *ngx_geostream_kafka_conf(ngx_log_t *log,
+    ngx_geostream_kafka_conf_t *kcf, rd_kafka_type_t type);
+static ngx_int_t ngx_geostream_kafka_conf_set(ngx_log_t *log,
+    rd_kafka_conf_t *conf, const char *name, const char *value);
+static void ngx_geostream_kafka_log(const rd_kafka_t *rk, int level,
+    const char *fac, const char *buf);
+static void ngx_geostream_kafka_error(rd_kafka_t *rk, int err,
+    const char *reason, void *opaque);
+static void ngx_geostream_kafka_delivered(rd_kafka_t *rk,
+    const rd_kafka_message_t *msg, void *opaque);
+static ngx_connection_t *ngx_geostream_kafka_pipe(ngx_cycle_t *cycle,
+    ngx_fd_t *write_fd, ngx_event_handler_pt handler);
+static void ngx_geostream_kafka_close_pipe(ngx_connection_t *c,
+    ngx_fd_t write_fd);
+static void ngx_geostream_kafka_drain(ngx_connection_t *c);
+static void ngx_geostream_kafka_producer_notified(ngx_event_t *ev);
+static void ngx_geostream_kafka_poll_timer(ngx_event_t *ev);
+
+static ngx_int_t ngx_geostream_consumer_start(ngx_cycle_t *cycle);
+static void ngx_geostream_consumer_stop(void);
+static void ngx_geostream_consumer_notified(ngx_event_t *ev);
+static void *ngx_geostream_consumer_thread(void *data);
+static void ngx_geostream_consumer_add(ngx_geostream_consumer_t *cs,
+    ngx_geostream_follow_t *f, ngx_geostream_event_t ***tail);
+static void ngx_geostream_consumer_refresh(ngx_geostream_consumer_t *cs,
+    ngx_geostream_followed_t *ft, ngx_geostream_event_t ***tail);
+static ngx_geostream_event_t *ngx_geostream_consumer_event(
+    ngx_geostream_followed_t *ft, rd_kafka_message_t *msg);
+static ngx_geostream_event_t *ngx_geostream_event_alloc(
+    ngx_geostream_event_type_e type, const char *topic, size_t topic_len,
+    size_t data_len);
+static void ngx_geostream_consumer_hand_over(ngx_geostream_consumer_t *cs,
+    ngx_geostream_event_t *batch, ngx_geostream_event_t **tail);
+
+
+ngx_geostream_kafka_stats_t      ngx_geostream_kafka_stats;
+
+static ngx_geostream_worker_t    ngx_geostream_worker;
+
+
+/*
+ * Defaults chosen to lose nothing that was accepted (producer) and to keep
+ * a worker's memory bounded (consumer); every one of them can be
+ * overridden from the nginx configuration.
+ */
+static const char  *ngx_geostream_producer_defaults[] = {
+    "acks", "all",
+    "enable.idempotence", "true",
+    "linger.ms", "5",
+    NULL
+};
+
+static const char  *ngx_geostream_consumer_defaults[] = {
+    "enable.partition.eof", "false",
+    "queued.max.messages.kbytes", "8192",
+    "auto.offset.reset", "smallest",
+    "enable.auto.commit", "false",
+    NULL
+};
+
+
+char *
+ngx_geostream_kafka_check_conf(ngx_conf_t *cf,
+    ngx_geostream_kafka_conf_t *kcf)
+{
+    rd_kafka_conf_t  *conf;
+
+    conf = ngx_geostream_kafka_conf(cf->log, kcf, RD_KAFKA_PRODUCER);
+    if (conf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rd_kafka_conf_destroy(conf);
+
+    conf = ngx_geostream_kafka_conf(cf->log, kcf, RD_KAFKA_CONSUMER);
+    if (conf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rd_kafka_conf_destroy(conf);
+
+    return NGX_CONF_OK;
+}
+
+
+static rd_kafka_conf_t *
+ngx_geostream_kafka_conf(ngx_log_t *log, ngx_geostream_kafka_conf_t *kcf,
+    rd_kafka_type_t type)
+{
+    const char              **d;
+    ngx_uint_t                i, n;
+    ngx_array_t              *lists[2];
+    ngx_keyval_t             *kv;
+    rd_kafka_conf_t          *conf;
+
+    conf = rd_kafka_conf_new();
+
+    d = (type == RD_KAFKA_PRODUCER) ? ngx_geostream_producer_defaults
+                                    : ngx_geostream_consumer_defaults;
+
+    for ( /* void */ ; *d; d += 2) {
+        if (ngx_geostream_kafka_conf_set(log, conf, d[0], d[1])
+            != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    /* a worker's librdkafka logs are served on a queue, not on its threads */
+    if (ngx_geostream_kafka_conf_set(log, conf, "log.queue", "true")
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    if (kcf->brokers.len
+        && ngx_geostream_kafka_conf_set(log, conf, "bootstrap.servers",
+                                        (char *) kcf->brokers.data)
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    lists[0] = kcf->options;
+    lists[1] = (type == RD_KAFKA_PRODUCER) ? kcf->producer_options
+                                           : kcf->consumer_options;
+
+    for (n = 0; n < 2; n++) {
+        if (lists[n] == NULL) {
+            continue;
+        }
+
+        kv = lists[n]->elts;
+
+        for (i = 0; i < lists[n]->nelts; i++) {
+            if (ngx_geostream_kafka_conf_set(log, conf,
+                                             (char *) kv[i].key.data,
+                                             (char *) kv[i].value.data)
+                != NGX_OK)
+            {
+                goto failed;
+            }
+        }
+    }
+
+    return conf;
+
+failed:
+
+    rd_kafka_conf_destroy(conf);
+
+    return NULL;
+}
+
+
+/* librdkafka takes topic properties on the global configuration too */
+static ngx_int_t
+ngx_geostream_kafka_conf_set(ngx_log_t *log, rd_kafka_conf_t *conf,
+    const char *name, const char *value)
+{
+    char  errstr[512];
+
+    if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr))
+        != RD_KAFKA_CONF_OK)
+    {
+        ngx_log_error(NGX_LOG_EMERG, log, 0,
+                      "geostream: kafka property \"%s\" = \"%s\": %s",
+                      name, value, errstr);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_geostream_kafka_init_process(ngx_cycle_t *cycle,
+    ngx_geostream_kafka_conf_t *kcf, ngx_geostream_dispatch_pt dispatch)
+{
+    char                     errstr[512];
+    rd_kafka_t              *rk;
+    rd_kafka_conf_t         *conf;
+    rd_kafka_queue_t        *main_queue;
+    ngx_geostream_worker_t  *w;
+
+    w = &ngx_geostream_worker;
+
+    ngx_memzero(w, sizeof(ngx_geostream_worker_t));
+    w->conf = kcf;
+    w->cycle = cycle;
+    w->dispatch = dispatch;
+    w->producer_notify_write = NGX_INVALID_FILE;
+
+    conf = ngx_geostream_kafka_conf(cycle->log, kcf, RD_KAFKA_PRODUCER);
+    if (conf == NULL) {
+        return NGX_ERROR;
+    }
+
+    rd_kafka_conf_set_log_cb(conf, ngx_geostream_kafka_log);
+    rd_kafka_conf_set_error_cb(conf, ngx_geostream_kafka_error);
+    rd_kafka_conf_set_dr_msg_cb(conf, ngx_geostream_kafka_delivered);
+    rd_kafka_conf_set_opaque(conf, cycle->log);
+
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (rk == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "geostream: cannot create the kafka producer: %s",
+                      errstr);
+        rd_kafka_conf_destroy(conf);
+        return NGX_ERROR;
+    }
+
+    w->producer = rk;
+
+    rd_kafka_set_log_queue(rk, NULL);
+
+    w->producer_notify = ngx_geostream_kafka_pipe(cycle,
+                                       &w->producer_notify_write,
+                                       ngx_geostream_kafka_producer_notified);
+    if (w->producer_notify == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* librdkafka writes to the pipe when its main queue becomes non-empty */
+    main_queue = rd_kafka_queue_get_main(rk);
+    rd_kafka_queue_io_event_enable(main_queue, w->producer_notify_write,
+                                   "p", 1);
+    rd_kafka_queue_destroy(main_queue);
+
+    /*
+     * A safety net only: reports arrive through the pipe.  Cancelable, so
+     * that it never holds a shutting-down worker.
+     */
+    w->poll_timer.handler = ngx_geostream_kafka_poll_timer;
+    w->poll_timer.log = cycle->log;
+    w->poll_timer.data = w;
+    w->poll_timer.cancelable = 1;
+    ngx_add_timer(&w->poll_timer, NGX_GEOSTREAM_POLL_INTERVAL);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_geostream_kafka_exit_process(ngx_cycle_t *cycle)
+{
+    int                      left;
+    ngx_geostream_worker_t  *w;
+
+    w = &ngx_geostream_worker;
+
+    ngx_geostream_consumer_stop();
+
+    if (w->poll_timer.timer_set) {
+        ngx_del_timer(&w->poll_timer);
+    }
+
+    if (w->producer == NULL) {
+        return;
+    }
+
+    /* what was accepted is delivered before the worker goes, within bounds */
+    rd_kafka_flush(w->producer, (int) w->conf->flush_timeout);
+
+    left = rd_kafka_outq_len(w->producer);
+
+    if (left > 0) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "geostream: %d kafka messages not delivered within "
+                      "geostream_kafka_flush_timeout %M",
+                      left, w->conf->flush_timeout);
+    }
+
+    rd_kafka_destroy(w->producer);
+    w->producer = NULL;
+
+    ngx_geostream_kafka_close_pipe(w->producer_notify,
+                                   w->producer_notify_write);
+    w->producer_notify = NULL;
+}
+
+
+rd_kafka_t *
+ngx_geostream_kafka_producer(void)
+{
+    return ngx_geostream_worker.producer;
+}
+
+
+static void
+ngx_geostream_kafka_log(const rd_kafka_t *rk, int level, const char *fac,
+    const char *buf)
+{
+    ngx_log_t   *log;
+    ngx_uint_t   nlevel;
+
+    log = rd_kafka_opaque(rk);
+
+    /* syslog levels as librdkafka uses them, mapped onto nginx's */
+    if (level <= 2) {
+        nlevel = NGX_LOG_CRIT;
+
+    } else if (level == 3) {
+        nlevel = NGX_LOG_ERR;
+
+    } else if (level == 4) {
+        nlevel = NGX_LOG_WARN;
+
+    } else if (level <= 6) {
+        nlevel = NGX_LOG_INFO;
+
+    } else {
+        nlevel = NGX_LOG_DEBUG;
+    }
+
+    ngx_log_error(nlevel, log, 0, "geostream: kafka %s %s: %s",
+                  rd_kafka_name(rk), fac, buf);
+}
+
+
+static void
+ngx_geostream_kafka_error(rd_kafka_t *rk, int err, const char *reason,
+    void *opaque)
+{
+    ngx_log_t   *log;
+    ngx_uint_t   level;
+
+    log = opaque;
+    level = (err == RD_KAFKA_RESP_ERR__FATAL) ? NGX_LOG_ALERT : NGX_LOG_ERR;
+
+    ngx_log_error(level, log, 0, "geostream: kafka %s: %s: %s",
+                  rd_kafka_name(rk), rd_kafka_err2name(err), reason);
+}
+
+
+static void
+ngx_geostream_kafka_delivered(rd_kafka_t *rk, const rd_kafka_message_t *msg,
+    void *opaque)
+{
+    ngx_log_t  *log;
+
+    log = opaque;
+
+    if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ngx_geostream_kafka_stats.delivered++;
+        return;
+    }
+
+    ngx_geostream_kafka_stats.failed++;
+
+    ngx_log_error(NGX_LOG_ERR, log, 0,
+                  "geostream: message to topic \"%s\" not delivered: %s",
+                  rd_kafka_topic_name(msg->rkt), rd_kafka_err2str(msg->err));
+}
+
+
+/*
+ * A pipe whose read end the event loop watches like a connection; another
+ * thread (librdkafka's, or the consumer's) writes a byte to wake it up.
+ */
+static ngx_connection_t *
+ngx_geostream_kafka_pipe(ngx_cycle_t *cycle, ngx_fd_t *write_fd,
+    ngx_event_handler_pt handler)
+{
+    int                fds[2];
+    ngx_connection_t  *c;
+
+    if (pipe(fds) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                      "geostream: pipe() failed");
+        return NULL;
+    }
+
+    if (ngx_nonblocking(fds[0]) == -1 || ngx_nonblocking(fds[1]) == -1
+        || fcntl(fds[0], F_SETFD, FD_CLOEXEC) == -1
+        || fcntl(fds[1], F_SETFD, FD_CLOEXEC) == -1)
+    {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                      "geostream: cannot set up the notification pipe");
+        goto failed;
+    }
+
+    c = ngx_get_connection(fds[0], cycle->log);
+    if (c == NULL) {
+        goto failed;
+    }
+
+    c->read->handler = handler;
+    c->read->log = cycle->log;
+    c->write->log = cycle->log;
+    c->data = &ngx_geostream_worker;
+
+    if (ngx_add_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
+        ngx_free_connection(c);
+        goto failed;
+    }
+
+    *write_fd = fds[1];
+
+    return c;
+
+failed:
+
+    close(fds[0]);
+    close(fds[1]);
+
+    return NULL;
+}
+
+
+static void
+ngx_geostream_kafka_close_pipe(ngx_connection_t *c, ngx_fd_t write_fd)
+{
+    if (c != NULL) {
+        ngx_close_connection(c);
+    }
+
+    if (write_fd != NGX_INVALID_FILE) {
+        close(write_fd);
+    }
+}
+
+
+static void
+ngx_geostream_kafka_drain(ngx_connection_t *c)
+{
+    u_char  buf[64];
+
+    while (read(c->fd, buf, sizeof(buf)) > 0) {
+        /* void */
+    }
+}
+
+
+static void
+ngx_geostream_kafka_producer_notified(ngx_event_t *ev)
+{
+    ngx_connection_t        *c;
+    ngx_geostream_worker_t  *w;
+
+    c = ev->data;
+    w = c->data;
+
+    ngx_geostream_kafka_drain(c);
+
+    if (w->producer) {
+        rd_kafka_poll(w->producer, 0);
+    }
+}
+
+
+static void
+ngx_geostream_kafka_poll_timer(ngx_event_t *ev)
+{
+    ngx_geostream_worker_t  *w;
+
+    w = ev->data;
+
+    if (w->producer) {
+        rd_kafka_poll(w->producer, 0);
+    }
+
+    if (!ngx_exiting) {
+        ngx_add_timer(ev, NGX_GEOSTREAM_POLL_INTERVAL);
+    }
+}
+
+
+ngx_int_t
+ngx_geostream_kafka_follow(ngx_str_t *topic)
+{
+    ngx_geostream_follow_t    *f;
+    ngx_geostream_worker_t    *w;
+    ngx_geostream_consumer_t  *cs;
+
+    w = &ngx_geostream_worker;
+
+    if (w->consumer == NULL && ngx_geostream_consumer_start(w->cycle)
+                               != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cs = w->consumer;
+
+    f = ngx_alloc(sizeof(ngx_geostream_follow_t) + topic->len,
+                  w->cycle->log);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    f->len = topic->len;
+    ngx_memcpy(f->name, topic->data, topic->len);
+    f->name[topic->len] = '\0';
+
+    pthread_mutex_lock(&cs->mutex);
+    f->next = cs->follow;
+    cs->follow = f;
+    pthread_mutex_unlock(&cs->mutex);
+
+    /* wake the thread up from its wait for messages */
+    rd_kafka_queue_yield(cs->queue);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_geostream_consumer_start(ngx_cycle_t *cycle)
+{
+    int                        err;
+    char                       errstr[512];
+    rd_kafka_conf_t           *conf;
+    ngx_geostream_worker_t    *w;
+    ngx_geostream_consumer_t  *cs;
+
+    w = &ngx_geostream_worker;
+
+    cs = ngx_calloc(sizeof(ngx_geostream_consumer_t), cycle->log);
+    if (cs == NULL) {
+        return NGX_ERROR;
+    }
+
+    cs->ready_tail = &cs->ready;
+    cs->notify_write = NGX_INVALID_FILE;
+
+    conf = ngx_geostream_kafka_conf(cycle->log, w->conf, RD_KAFKA_CONSUMER);
+    if (conf == NULL) {
+        goto failed;
+    }
+
+    rd_kafka_conf_set_log_cb(conf, ngx_geostream_kafka_log);
+    rd_kafka_conf_set_error_cb(conf, ngx_geostream_kafka_error);
+    rd_kafka_conf_set_opaque(conf, cycle->log);
+
+    /*
+     * No group.id: partitions are started directly at known offsets with
+     * the simple consumer interface, so no group coordination delays or
+     * shares the stream; every worker reads every partition.
+     */
+    cs->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (cs->rk == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "geostream: cannot create the kafka consumer: %s",
+                      errstr);
+        rd_kafka_conf_destroy(conf);
+        goto failed;
+    }
+
+    rd_kafka_set_log_queue(cs->rk, NULL);
+
+    cs->queue = rd_kafka_queue_new(cs->rk);
+
+    cs->notify = ngx_geostream_kafka_pipe(cycle, &cs->notify_write,
+                                          ngx_geostream_consumer_notified);
+    if (cs->notify == NULL) {
+        goto failed;
+    }
+
+    if (pthread_mutex_init(&cs->mutex, NULL) != 0) {
+        goto failed;
+    }
+
+    err = pthread_create(&cs->thread, NULL, ngx_geostream_consumer_thread,
+                         cs);
+    if (err != 0) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, err,
+                      "geostream: cannot start the consumer thread");
+        pthread_mutex_destroy(&cs->mutex);
+        goto failed;
+    }
+
+    w->consumer = cs;
+
+    return NGX_OK;
+
+failed:
+
+    ngx_geostream_kafka_close_pipe(cs->notify, cs->notify_write);
+
+    if (cs->queue) {
+        rd_kafka_queue_destroy(cs->queue);
+    }
+
+    if (cs->rk) {
+        rd_kafka_destroy(cs->rk);
+    }
+
+    ngx_free(cs);
+
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_geostream_consumer_stop(void)
+{
+    int32_t                    p;
+    ngx_geostream_event_t     *ev, *next_ev;
+    ngx_geostream_follow_t    *f, *next_f;
+    ngx_geostream_worker_t    *w;
+    ngx_geostream_followed_t  *ft, *next_ft;
+    ngx_geostream_consumer_t  *cs;
+
+    w = &ngx_geostream_worker;
+    cs = w->consumer;
+
+    if (cs == NULL) {
+        return;
+    }
+
+    pthread_mutex_lock(&cs->mutex);
+    cs->stop = 1;
+    pthread_mutex_unlock(&cs->mutex);
+
+    rd_kafka_queue_yield(cs->queue);
+    pthread_join(cs->thread, NULL);
+
+    for (ft = cs->followed; ft; ft = next_ft) {
+        next_ft = ft->next;
+
+        for (p = 0; p < ft->partitions; p++) {
+            rd_kafka_consume_stop(ft->rkt, p);
+        }
+
+        rd_kafka_topic_destroy(ft->rkt);
+        free(ft->next_offsets);
+        free(ft->name);
+        free(ft);
+    }
+
+    for (f = cs->follow; f; f = next_f) {
+        next_f = f->next;
+        ngx_free(f);
+    }
+
+    for (ev = cs->ready; ev; ev = next_ev) {
+        next_ev = ev->next;
+        free(ev);
+    }
+
+    rd_kafka_queue_destroy(cs->queue);
+    rd_kafka_destroy(cs->rk);
+
+    ngx_geostream_kafka_close_pipe(cs->notify, cs->notify_write);
+    pthread_mutex_destroy(&cs->mutex);
+
+    ngx_free(cs);
+    w->consumer = NULL;
+}
+
+
+static void
+ngx_geostream_consumer_notified(ngx_event_t *ev)
+{
+    ngx_connection_t          *c;
+    ngx_geostream_event_t     *batch;
+    ngx_geostream_worker_t    *w;
+    ngx_geostream_consumer_t  *cs;
+
+    c = ev->data;
+    w = c->data;
+    cs = w->consumer;
+
+    ngx_geostream_kafka_drain(c);
+
+    pthread_mutex_lock(&cs->mutex);
+    batch = cs->ready;
+    cs->ready = NULL;
+    cs->ready_tail = &cs->ready;
+    pthread_mutex_unlock(&cs->mutex);
+
+    if (batch) {
+        w->dispatch(batch);
+    }
+}
+
+
+void
+ngx_geostream_event_release(ngx_geostream_event_t *ev)
+{
+    if (--ev->refs == 0) {
+        free(ev);
+    }
+}
+
+
+/* the consumer thread: nothing below touches nginx objects */
+
+static void *
+ngx_geostream_consumer_thread(void *data)
+{
+    ngx_geostream_consumer_t  *cs = data;
+
+    time_t                     now;
+    ssize_t                    i, n;
+    ngx_uint_t                 stop;
+    ngx_geostream_event_t     *batch, **tail, *ev;
+    ngx_geostream_follow_t    *follow, *next;
+    rd_kafka_message_t        *msgs[NGX_GEOSTREAM_CONSUME_BATCH];
+    ngx_geostream_followed_t  *ft;
+
+    for ( ;; ) {
+        pthread_mutex_lock(&cs->mutex);
+        stop = cs->stop;
+        follow = cs->follow;
+        cs->follow = NULL;
+        pthread_mutex_unlock(&cs->mutex);
+
+        if (stop) {
+            for ( /* void */ ; follow; follow = next) {
+                next = follow->next;
+                free(follow);
+            }
+
+            return NULL;
+        }
+
+        batch = NULL;
+        tail = &batch;
+
+        for ( /* void */ ; follow; follow = next) {
+            next = follow->next;
+            ngx_geostream_consumer_add(cs, follow, &tail);
+            free(follow);
+        }
+
+        now = time(NULL);
+
+        for (ft = cs->followed; ft; ft = ft->next) {
+            if (now >= ft->refresh) {
+                ngx_geostream_consumer_refresh(cs, ft, &tail);
+            }
+        }
+
+        /* logs and errors of the consumer instance */
+        rd_kafka_poll(cs->rk, 0);
+
+        if (batch) {
+            ngx_geostream_consumer_hand_over(cs, batch, tail);
+            batch = NULL;
+            tail = &batch;
+        }
+
+        n = rd_kafka_consume_batch_queue(cs->queue,
+                                         NGX_GEOSTREAM_CONSUME_WAIT, msgs,
+                                         NGX_GEOSTREAM_CONSUME_BATCH);
+
+        for (i = 0; i < n; i++) {
+            ev = NULL;
+
+            if (msgs[i]->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                for (ft = cs->followed; ft; ft = ft->next) {
+                    if (ft->rkt == msgs[i]->rkt) {
+                        ev = ngx_geostream_consumer_event(ft, msgs[i]);
+                        break;
+                    }
+                }
+
+            } else if (msgs[i]->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                              "geostream: consuming \"%s\" [%d]: %s",
+                              msgs[i]->rkt ? rd_kafka_topic_name(msgs[i]->rkt)
+                                           : "-",
+                              msgs[i]->partition,
+                              rd_kafka_message_errstr(msgs[i]));
+            }
+
+            rd_kafka_message_destroy(msgs[i]);
+
+            if (ev) {
+                *tail = ev;
+                tail = &ev->next;
+            }
+        }
+
+        if (batch) {
+            ngx_geostream_consumer_hand_over(cs, batch, tail);
+        }
+    }
+}
+
+
+static void
+ngx_geostream_consumer_add(ngx_geostream_consumer_t *cs,
+    ngx_geostream_follow_t *f, ngx_geostream_event_t ***tail)
+{
+    ngx_geostream_followed_t  *ft;
+
+    for (ft = cs->followed; ft; ft = ft->next) {
+        if (ft->name_len == f->len && ngx_strcmp(ft->name, f->name) == 0) {
+            return;
+        }
+    }
+
+    ft = calloc(1, sizeof(ngx_geostream_followed_t));
+    if (ft == NULL) {
+        return;
+    }
+
+    ft->name = strdup(f->name);
+    ft->name_len = f->len;
+    ft->rkt = rd_kafka_topic_new(cs->rk, f->name, NULL);
+
+    if (ft->name == NULL || ft->rkt == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "geostream: cannot follow topic \"%s\"", f->name);
+        free(ft->name);
+        free(ft);
+        return;
+    }
+
+    ft->next = cs->followed;
+    cs->followed = ft;
+
+    ngx_geostream_consumer_refresh(cs, ft, tail);
+}
+
+
+/*
+ * Starts the partitions of a topic that are not started yet.  The first
+ * time, existing partitions start at their high watermark (what is
+ * produced from now on); partitions that appear later, and every partition
+ * of a topic that did not exist yet, start at the beginning, since all of
+ * their messages are new to the subscribers.
+ */
+static void
+ngx_geostream_consumer_refresh(ngx_geostream_consumer_t *cs,
+    ngx_geostream_followed_t *ft, ngx_geostream_event_t ***tail)
+{
+    int32_t                        p, count;
+    int64_t                        low, high, start, *offsets;
+    ngx_uint_t                     first;
+    rd_kafka_resp_err_t            err;
+    ngx_geostream_event_t         *ev;
+    const rd_kafka_metadata_t     *md;
+
+    first = (ft->next_offsets == NULL);
+
+    err = rd_kafka_metadata(cs->rk, 0, ft->rkt, &md,
+                            NGX_GEOSTREAM_METADATA_TIMEOUT);
+
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "geostream: metadata of topic \"%s\": %s",
+                      ft->name, rd_kafka_err2str(err));
+        ft->refresh = time(NULL) + NGX_GEOSTREAM_RETRY_UNKNOWN;
+        return;
+    }
+
+    count = 0;
+
+    if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+    {
+        count = md->topics[0].partition_cnt;
+    }
+
+    rd_kafka_metadata_destroy(md);
+
+    ft->refresh = time(NULL) + (count ? NGX_GEOSTREAM_METADATA_REFRESH
+                                      : NGX_GEOSTREAM_RETRY_UNKNOWN);
+
+    if (count > ft->partitions) {
+        offsets = realloc(ft->next_offsets, count * sizeof(int64_t));
+        if (offsets == NULL) {
+            return;
+        }
+
+        ft->next_offsets = offsets;
+
+        for (p = ft->partitions; p < count; p++) {
+            start = 0;
+
+            if (first) {
+                err = rd_kafka_query_watermark_offsets(cs->rk, ft->name, p,
+                                             &low, &high,
+                                             NGX_GEOSTREAM_METADATA_TIMEOUT);
+                if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                                  "geostream: offsets of \"%s\" [%d]: %s",
+                                  ft->name, p, rd_kafka_err2str(err));
+                    break;
+                }
+
+                start = high;
+            }
+
+            if (rd_kafka_consume_start_queue(ft->rkt, p,
+                                             start ? start
+                                                   : RD_KAFKA_OFFSET_BEGINNING,
+                                             cs->queue)
+                == -1)
+            {
+                ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                              "geostream: cannot consume \"%s\" [%d]: %s",
+                              ft->name, p,
+                              rd_kafka_err2str(rd_kafka_last_error()));
+                break;
+            }
+
+            ft->next_offsets[p] = start;
+            ft->partitions = p + 1;
+        }
+    }
+
+    if (!first) {
+        return;
+    }
+
+    if (ft->next_offsets == NULL) {
+        /* a topic that does not exist yet is ready too: see above */
+        ft->next_offsets = malloc(sizeof(int64_t));
+        if (ft->next_offsets == NULL) {
+            return;
+        }
+    }
+
+    ev = ngx_geostream_event_alloc(NGX_GEOSTREAM_EVENT_TOPIC_READY, ft->name,
+                                   ft->name_len, 0);
+    if (ev == NULL) {
+        return;
+    }
+
+    **tail = ev;
+    *tail = &ev->next;
+}
+
+
+static ngx_geostream_event_t *
+ngx_geostream_consumer_event(ngx_geostream_followed_t *ft,
+    rd_kafka_message_t *msg)
+{
+    u_char                    *id, *p, *last;
+    char                      *json;
+    size_t                     id_size, json_len;
+    int32_t                    i;
+    ngx_geostream_event_t     *ev;
+    ngx_geostream_error_t      err;
+    ngx_geostream_position_t   pos;
+
+    if (msg->partition >= 0 && msg->partition < ft->partitions) {
+        ft->next_offsets[msg->partition] = msg->offset + 1;
+    }
+
+    (void) ngx_atomic_fetch_add(&ngx_geostream_kafka_stats.consumed, 1);
+
+    if (ngx_geostream_position_parse(&pos, msg->payload, msg->len, &err)
+        != 0)
+    {
+        (void) ngx_atomic_fetch_add(&ngx_geostream_kafka_stats.skipped, 1);
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "geostream: skipped message at \"%s\" [%d] offset %O: "
+                      "%s: %s", ft->name, msg->partition,
+                      (off_t) msg->offset, err.code, err.detail);
+        return NULL;
+    }
+
+    json = ngx_geostream_position_event(&pos, (u_char *) ft->name,
+                                        ft->name_len);
+    ngx_geostream_position_free(&pos);
+
+    if (json == NULL) {
+        return NULL;
+    }
+
+    json_len = ngx_strlen(json);
+
+    /* the cursor: every partition's next offset, "0:12,1:7" */
+    id_size = ft->partitions * (NGX_INT32_LEN + NGX_INT64_LEN + 2);
+
+    id = malloc(id_size);
+    if (id == NULL) {
+        free(json);
+        return NULL;
+    }
+
+    p = id;
+    last = id + id_size;
+
+    for (i = 0; i < ft->partitions; i++) {
+        p = ngx_slprintf(p, last, "%s%D:%L", i ? "," : "", i,
+                         ft->next_offsets[i]);
+    }
+
+    ev = ngx_geostream_event_alloc(NGX_GEOSTREAM_EVENT_MESSAGE, ft->name,
+                                   ft->name_len,
+                                   ngx_geostream_sse_event_size(id, p - id,
+                                               (u_char *) json, json_len));
+    if (ev != NULL) {
+        ev->partition = msg->partition;
+        ev->offset = msg->offset;
+        ngx_geostream_sse_event_write(ev->data.data, id, p - id,
+                                      (u_char *) json, json_len);
+    }
+
+    free(id);
+    free(json);
+
+    return ev;
+}
+
+
+/* one allocation: the event, then its topic name, then its SSE bytes */
+static ngx_geostream_event_t *
+ngx_geostream_event_alloc(ngx_geostream_event_type_e type, const char *topic,
+    size_t topic_len, size_t data_len)
+{
+    ngx_geostream_event_t  *ev;
+
+    ev = malloc(sizeof(ngx_geostream_event_t) + topic_len + 1 + data_len);
+    if (ev == NULL) {
+        return NULL;
+    }
+
+    ev->next = NULL;
+    ev->type = type;
+    ev->refs = 1;
+    ev->partition = -1;
+    ev->offset = -1;
+
+    ev->topic.len = topic_len;
+    ev->topic.data = (u_char *) (ev + 1);
+    ngx_memcpy(ev->topic.data, topic, topic_len);
+    ev->topic.data[topic_len] = '\0';
+
+    ev->data.len = data_len;
+    ev->data.data = ev->topic.data + topic_len + 1;
+
+    return ev;
+}
+
+
+static void
+ngx_geostream_consumer_hand_over(ngx_geostream_consumer_t *cs,
+    ngx_geostream_event_t *batch, ngx_geostream_event_t **tail)
+{
+    ngx_uint_t  wake;
+
+    pthread_mutex_lock(&cs->mutex);
+
+    /* one byte per batch the loop has not picked up yet is enough */
+    wake = (cs->ready == NULL);
+
+    *cs->ready_tail = batch;
+    cs->ready_tail = tail;
+
+    pthread_mutex_unlock(&cs->mutex);
+
+    if (wake) {
+        (void) write(cs->notify_write, "c", 1);
+    }
+}

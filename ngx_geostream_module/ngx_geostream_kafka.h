@@ -1,0 +1,91 @@
+/*
+ * librdkafka handles of a worker and their bridge to the event loop.
+ *
+ * The producer lives on the event loop: librdkafka signals waiting
+ * delivery reports through a pipe that nginx watches, and the loop serves
+ * them with a non-blocking rd_kafka_poll().
+ *
+ * The consumer lives on its own thread, one per worker: it reads every
+ * topic that the worker's subscribers follow, turns each message into a
+ * ready-made SSE event, and hands batches of events to the event loop
+ * through a locked list and a pipe.  The thread never touches nginx
+ * objects; the loop never blocks on Kafka.
+ */
+
+#ifndef _NGX_GEOSTREAM_KAFKA_H_INCLUDED_
+#define _NGX_GEOSTREAM_KAFKA_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include <librdkafka/rdkafka.h>
+
+
+typedef enum {
+    NGX_GEOSTREAM_EVENT_MESSAGE = 0,
+    /* from now on, everything produced to the topic will be delivered */
+    NGX_GEOSTREAM_EVENT_TOPIC_READY
+} ngx_geostream_event_type_e;
+
+
+typedef struct ngx_geostream_event_s  ngx_geostream_event_t;
+
+/*
+ * One message of a topic as subscribers receive it: the complete SSE
+ * event, built once by the consumer thread and shared by every subscriber
+ * that sends it.  Owned by the event loop once handed over; "refs" counts
+ * who still points at "data".
+ */
+struct ngx_geostream_event_s {
+    ngx_geostream_event_t      *next;
+    ngx_geostream_event_type_e  type;
+    ngx_uint_t                  refs;
+    ngx_str_t                   topic;
+    int32_t                     partition;
+    int64_t                     offset;
+    ngx_str_t                   data;
+};
+
+
+typedef void (*ngx_geostream_dispatch_pt)(ngx_geostream_event_t *batch);
+
+
+typedef struct {
+    ngx_str_t                   brokers;
+    ngx_array_t                *options;            /* ngx_keyval_t */
+    ngx_array_t                *producer_options;   /* ngx_keyval_t */
+    ngx_array_t                *consumer_options;   /* ngx_keyval_t */
+    ngx_msec_t                  flush_timeout;
+} ngx_geostream_kafka_conf_t;
+
+
+typedef struct {
+    ngx_atomic_uint_t           produced;    /* accepted by librdkafka */
+    ngx_atomic_uint_t           delivered;   /* acknowledged by Kafka */
+    ngx_atomic_uint_t           failed;      /* refused or timed out */
+    ngx_atomic_uint_t           consumed;    /* read by the consumer */
+    ngx_atomic_uint_t           skipped;     /* not a valid position */
+} ngx_geostream_kafka_stats_t;
+
+
+/* checks every configured librdkafka property; for "nginx -t" */
+char *ngx_geostream_kafka_check_conf(ngx_conf_t *cf,
+    ngx_geostream_kafka_conf_t *kcf);
+
+ngx_int_t ngx_geostream_kafka_init_process(ngx_cycle_t *cycle,
+    ngx_geostream_kafka_conf_t *kcf, ngx_geostream_dispatch_pt dispatch);
+void ngx_geostream_kafka_exit_process(ngx_cycle_t *cycle);
+
+/* the worker's producer, or NULL when it could not be created */
+rd_kafka_t *ngx_geostream_kafka_producer(void);
+
+/* asks the consumer thread (started on first use) to follow a topic */
+ngx_int_t ngx_geostream_kafka_follow(ngx_str_t *topic);
+
+void ngx_geostream_event_release(ngx_geostream_event_t *ev);
+
+extern ngx_geostream_kafka_stats_t  ngx_geostream_kafka_stats;
+
+
+#endif /* _NGX_GEOSTREAM_KAFKA_H_INCLUDED_ */

@@ -1,0 +1,590 @@
+/*
+ * The streaming consumer location: GET /consumer/{topic} holds a
+ * Server-Sent-Events connection.  The worker's consumer thread hands over
+ * ready-made events in batches; this file matches them to subscribers and
+ * writes each subscriber once per batch.  Subscribers share the events'
+ * bytes: a subscriber only holds references, released once sent.
+ */
+
+#include "ngx_http_geostream_module.h"
+
+
+#define NGX_HTTP_GEOSTREAM_RETRY  "retry: 2000\n\n"
+#define NGX_HTTP_GEOSTREAM_BEAT   ":\n\n"
+
+
+typedef struct ngx_http_geostream_out_s  ngx_http_geostream_out_t;
+
+/* a piece of a subscriber's output: a shared event, or a static text */
+struct ngx_http_geostream_out_s {
+    ngx_http_geostream_out_t         *next;
+    ngx_buf_t                         buf;
+    ngx_chain_t                       chain;
+    ngx_geostream_event_t            *event;
+    size_t                            size;
+};
+
+
+typedef struct {
+    ngx_queue_t                       queue;         /* all topics */
+    ngx_str_t                         name;
+    ngx_queue_t                       subscribers;
+    ngx_uint_t                        nsubscribers;
+    ngx_uint_t                        events;        /* dispatched */
+    unsigned                          ready:1;
+} ngx_http_geostream_topic_t;
+
+
+typedef struct ngx_http_geostream_sub_s  ngx_http_geostream_sub_t;
+
+struct ngx_http_geostream_sub_s {
+    ngx_queue_t                       queue;         /* topic's */
+    ngx_http_request_t               *request;
+    ngx_http_geostream_topic_t       *topic;
+    ngx_event_t                       heartbeat;
+    ngx_msec_t                        heartbeat_interval;
+
+    /* output in order: sent ones are released from the head */
+    ngx_http_geostream_out_t         *out;
+    ngx_http_geostream_out_t        **out_tail;
+    ngx_http_geostream_out_t         *unsent;        /* not yet passed on */
+    ngx_http_geostream_out_t         *free;
+
+    size_t                            backlog;       /* bytes not yet sent */
+    size_t                            backlog_max;
+
+    ngx_http_geostream_sub_t         *next_dirty;
+    unsigned                          dirty:1;
+    unsigned                          overflow:1;
+};
+
+
+static ngx_http_geostream_topic_t *ngx_http_geostream_topic_get(
+    ngx_str_t *name, ngx_log_t *log);
+static ngx_int_t ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
+    ngx_geostream_event_t *ev, u_char *data, size_t len);
+static void ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub);
+static void ngx_http_geostream_sub_write(ngx_http_request_t *r);
+static void ngx_http_geostream_sub_heartbeat(ngx_event_t *ev);
+static void ngx_http_geostream_sub_cleanup(void *data);
+
+
+static ngx_queue_t  ngx_http_geostream_topics;
+static ngx_uint_t   ngx_http_geostream_subscribers;
+
+
+ngx_int_t
+ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                        rc;
+    ngx_str_t                        name;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_geostream_sub_t        *sub;
+    ngx_http_geostream_topic_t      *topic;
+    ngx_http_geostream_loc_conf_t   *glcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (ngx_http_geostream_add_header(r, "Allow", "GET, HEAD")
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_geostream_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                             "method_not_allowed",
+                                             "use GET to subscribe");
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_geostream_module);
+
+    rc = ngx_http_geostream_topic(r, glcf->consume, &name);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_topic",
+                                   "a topic is 1 to 249 of a-z, A-Z, 0-9, "
+                                   "'.', '_' and '-'");
+    }
+
+    topic = ngx_http_geostream_topic_get(&name, r->connection->log);
+    if (topic == NULL) {
+        return ngx_http_geostream_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   "kafka_unavailable",
+                                   "the kafka consumer is not running");
+    }
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = -1;
+
+    ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    /* events are live: no cache and no proxy may hold them back */
+    if (ngx_http_geostream_add_header(r, "Cache-Control", "no-cache")
+        != NGX_OK
+        || ngx_http_geostream_add_header(r, "X-Accel-Buffering", "no")
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    sub = ngx_pcalloc(r->pool, sizeof(ngx_http_geostream_sub_t));
+    if (sub == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    sub->request = r;
+    sub->topic = topic;
+    sub->out_tail = &sub->out;
+    sub->backlog_max = glcf->backlog;
+    sub->heartbeat_interval = glcf->heartbeat;
+
+    ngx_queue_insert_tail(&topic->subscribers, &sub->queue);
+    topic->nsubscribers++;
+    ngx_http_geostream_subscribers++;
+
+    cln->handler = ngx_http_geostream_sub_cleanup;
+    cln->data = sub;
+
+    ngx_http_set_ctx(r, sub, ngx_http_geostream_module);
+
+    sub->heartbeat.handler = ngx_http_geostream_sub_heartbeat;
+    sub->heartbeat.data = sub;
+    sub->heartbeat.log = r->connection->log;
+    sub->heartbeat.cancelable = 1;
+
+    if (sub->heartbeat_interval) {
+        ngx_add_timer(&sub->heartbeat, sub->heartbeat_interval);
+    }
+
+    r->main->count++;
+
+    /* notice a client that goes away; write when the socket lets us */
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_geostream_sub_write;
+
+    /*
+     * An idle connection is closed at once when the worker shuts down
+     * gracefully (reload), so old workers do not wait for streams that
+     * never end; clients reconnect to the new workers.
+     */
+    r->connection->idle = 1;
+
+    if (ngx_http_geostream_sub_append(sub, NULL,
+                                   (u_char *) NGX_HTTP_GEOSTREAM_RETRY,
+                                   sizeof(NGX_HTTP_GEOSTREAM_RETRY) - 1)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_geostream_sub_flush(sub);
+
+    return NGX_DONE;
+}
+
+
+static ngx_http_geostream_topic_t *
+ngx_http_geostream_topic_get(ngx_str_t *name, ngx_log_t *log)
+{
+    ngx_queue_t                 *q;
+    ngx_http_geostream_topic_t  *topic;
+
+    if (ngx_http_geostream_topics.next == NULL) {
+        ngx_queue_init(&ngx_http_geostream_topics);
+    }
+
+    for (q = ngx_queue_head(&ngx_http_geostream_topics);
+         q != ngx_queue_sentinel(&ngx_http_geostream_topics);
+         q = ngx_queue_next(q))
+    {
+        topic = ngx_queue_data(q, ngx_http_geostream_topic_t, queue);
+
+        if (topic->name.len == name->len
+            && ngx_strncmp(topic->name.data, name->data, name->len) == 0)
+        {
+            return topic;
+        }
+    }
+
+    /* a worker's topics live as long as the worker */
+    topic = ngx_calloc(sizeof(ngx_http_geostream_topic_t) + name->len, log);
+    if (topic == NULL) {
+        return NULL;
+    }
+
+    topic->name.len = name->len;
+    topic->name.data = (u_char *) (topic + 1);
+    ngx_memcpy(topic->name.data, name->data, name->len);
+    ngx_queue_init(&topic->subscribers);
+
+    if (ngx_geostream_kafka_follow(&topic->name) != NGX_OK) {
+        ngx_free(topic);
+        return NULL;
+    }
+
+    ngx_queue_insert_tail(&ngx_http_geostream_topics, &topic->queue);
+
+    return topic;
+}
+
+
+void
+ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
+{
+    ngx_queue_t                 *q;
+    ngx_geostream_event_t       *ev, *next;
+    ngx_http_geostream_sub_t    *sub, *dirty, *next_dirty;
+    ngx_http_geostream_topic_t  *topic;
+
+    dirty = NULL;
+    topic = NULL;
+
+    for (ev = batch; ev; ev = next) {
+        next = ev->next;
+
+        /* a batch mostly holds runs of one topic */
+        if (topic == NULL
+            || topic->name.len != ev->topic.len
+            || ngx_strncmp(topic->name.data, ev->topic.data, ev->topic.len)
+               != 0)
+        {
+            topic = ngx_http_geostream_topic_get(&ev->topic,
+                                                 ngx_cycle->log);
+        }
+
+        if (topic == NULL) {
+            ngx_geostream_event_release(ev);
+            continue;
+        }
+
+        if (ev->type == NGX_GEOSTREAM_EVENT_TOPIC_READY) {
+            topic->ready = 1;
+            ngx_geostream_event_release(ev);
+            continue;
+        }
+
+        topic->events++;
+
+        for (q = ngx_queue_head(&topic->subscribers);
+             q != ngx_queue_sentinel(&topic->subscribers);
+             q = ngx_queue_next(q))
+        {
+            sub = ngx_queue_data(q, ngx_http_geostream_sub_t, queue);
+
+            if (ngx_http_geostream_sub_append(sub, ev, ev->data.data,
+                                              ev->data.len)
+                != NGX_OK)
+            {
+                sub->overflow = 1;
+            }
+
+            if (!sub->dirty) {
+                sub->dirty = 1;
+                sub->next_dirty = dirty;
+                dirty = sub;
+            }
+        }
+
+        ngx_geostream_event_release(ev);
+    }
+
+    /* one write per subscriber for the whole batch */
+    for (sub = dirty; sub; sub = next_dirty) {
+        next_dirty = sub->next_dirty;
+        sub->dirty = 0;
+        ngx_http_geostream_sub_flush(sub);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
+    ngx_geostream_event_t *ev, u_char *data, size_t len)
+{
+    ngx_http_geostream_out_t  *o;
+
+    if (sub->overflow || sub->backlog + len > sub->backlog_max) {
+        return NGX_ERROR;
+    }
+
+    o = sub->free;
+
+    if (o) {
+        sub->free = o->next;
+
+    } else {
+        o = ngx_palloc(sub->request->pool, sizeof(ngx_http_geostream_out_t));
+        if (o == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_memzero(&o->buf, sizeof(ngx_buf_t));
+    o->buf.pos = data;
+    o->buf.last = data + len;
+    o->buf.start = data;
+    o->buf.end = data + len;
+    o->buf.memory = 1;
+    o->buf.tag = (ngx_buf_tag_t) &ngx_http_geostream_module;
+
+    o->next = NULL;
+    o->event = ev;
+    o->size = len;
+
+    if (ev) {
+        ev->refs++;
+    }
+
+    *sub->out_tail = o;
+    sub->out_tail = &o->next;
+
+    if (sub->unsent == NULL) {
+        sub->unsent = o;
+    }
+
+    sub->backlog += len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Passes everything new to the output filters in one chain, then releases
+ * what the socket has taken.  May finalize (and so free) the subscriber.
+ */
+static void
+ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub)
+{
+    ngx_int_t                  rc;
+    ngx_chain_t               *in;
+    ngx_event_t               *wev;
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_geostream_out_t  *o;
+
+    r = sub->request;
+    c = r->connection;
+
+    if (sub->overflow) {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "geostream: subscriber of \"%V\" fell %uz bytes "
+                      "behind (geostream_backlog), closing its stream",
+                      &sub->topic->name, sub->backlog);
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    in = NULL;
+
+    if (sub->unsent) {
+        in = &sub->unsent->chain;
+
+        for (o = sub->unsent; o; o = o->next) {
+            o->chain.buf = &o->buf;
+            o->chain.next = o->next ? &o->next->chain : NULL;
+
+            if (o->next == NULL) {
+                o->buf.flush = 1;
+            }
+        }
+
+        sub->unsent = NULL;
+    }
+
+    rc = ngx_http_output_filter(r, in);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    /* the write filter moves "pos" to "last" of what the socket took */
+    while (sub->out && ngx_buf_size(&sub->out->buf) == 0) {
+        o = sub->out;
+        sub->out = o->next;
+        sub->backlog -= o->size;
+
+        if (o->event) {
+            ngx_geostream_event_release(o->event);
+        }
+
+        o->next = sub->free;
+        sub->free = o;
+    }
+
+    if (sub->out == NULL) {
+        sub->out_tail = &sub->out;
+    }
+
+    wev = c->write;
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (c->buffered) {
+        if (!wev->delayed) {
+            ngx_add_timer(wev, clcf->send_timeout);
+        }
+
+        if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+        }
+
+        return;
+    }
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+}
+
+
+static void
+ngx_http_geostream_sub_write(ngx_http_request_t *r)
+{
+    ngx_event_t                *wev;
+    ngx_http_geostream_sub_t   *sub;
+
+    wev = r->connection->write;
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, NGX_ETIMEDOUT,
+                      "geostream: client timed out");
+        r->connection->timedout = 1;
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    sub = ngx_http_get_module_ctx(r, ngx_http_geostream_module);
+
+    if (sub == NULL) {
+        return;
+    }
+
+    ngx_http_geostream_sub_flush(sub);
+}
+
+
+static void
+ngx_http_geostream_sub_heartbeat(ngx_event_t *ev)
+{
+    ngx_http_geostream_sub_t  *sub;
+
+    sub = ev->data;
+
+    /* a stalled client gets no comment to queue: the backlog rules */
+    if (sub->out == NULL) {
+        if (ngx_http_geostream_sub_append(sub, NULL,
+                                          (u_char *) NGX_HTTP_GEOSTREAM_BEAT,
+                                          sizeof(NGX_HTTP_GEOSTREAM_BEAT) - 1)
+            == NGX_OK)
+        {
+            ngx_add_timer(ev, sub->heartbeat_interval);
+            ngx_http_geostream_sub_flush(sub);
+            return;
+        }
+    }
+
+    ngx_add_timer(ev, sub->heartbeat_interval);
+}
+
+
+static void
+ngx_http_geostream_sub_cleanup(void *data)
+{
+    ngx_http_geostream_sub_t  *sub = data;
+
+    ngx_http_geostream_out_t  *o;
+
+    if (sub->heartbeat.timer_set) {
+        ngx_del_timer(&sub->heartbeat);
+    }
+
+    for (o = sub->out; o; o = o->next) {
+        if (o->event) {
+            ngx_geostream_event_release(o->event);
+        }
+    }
+
+    sub->out = NULL;
+
+    ngx_queue_remove(&sub->queue);
+    sub->topic->nsubscribers--;
+    ngx_http_geostream_subscribers--;
+}
+
+
+cJSON *
+ngx_http_geostream_consumer_status(void)
+{
+    char                        *name;
+    cJSON                       *topics, *t;
+    ngx_queue_t                 *q;
+    ngx_http_geostream_topic_t  *topic;
+
+    topics = cJSON_CreateArray();
+    if (topics == NULL || ngx_http_geostream_topics.next == NULL) {
+        return topics;
+    }
+
+    for (q = ngx_queue_head(&ngx_http_geostream_topics);
+         q != ngx_queue_sentinel(&ngx_http_geostream_topics);
+         q = ngx_queue_next(q))
+    {
+        topic = ngx_queue_data(q, ngx_http_geostream_topic_t, queue);
+
+        t = cJSON_CreateObject();
+
+        if (t == NULL || !cJSON_AddItemToArray(topics, t)) {
+            cJSON_Delete(t);
+            cJSON_Delete(topics);
+            return NULL;
+        }
+
+        name = strndup((char *) topic->name.data, topic->name.len);
+
+        if (name == NULL
+            || cJSON_AddStringToObject(t, "topic", name) == NULL
+            || cJSON_AddBoolToObject(t, "ready", topic->ready) == NULL
+            || cJSON_AddNumberToObject(t, "subscribers",
+                                       (double) topic->nsubscribers)
+               == NULL
+            || cJSON_AddNumberToObject(t, "events", (double) topic->events)
+               == NULL)
+        {
+            free(name);
+            cJSON_Delete(topics);
+            return NULL;
+        }
+
+        free(name);
+    }
+
+    return topics;
+}

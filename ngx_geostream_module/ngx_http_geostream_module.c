@@ -1,0 +1,482 @@
+/*
+ * geostream: nginx as a live geodata gateway for Apache Kafka.
+ *
+ * The module: directives, configuration, worker start and exit, and the
+ * JSON answers that every location of the module shares.
+ */
+
+#include "ngx_http_geostream_module.h"
+
+
+#define NGX_HTTP_GEOSTREAM_HEARTBEAT     15000   /* ms */
+#define NGX_HTTP_GEOSTREAM_BACKLOG       (1024 * 1024)
+#define NGX_HTTP_GEOSTREAM_FLUSH         5000    /* ms */
+
+
+static void *ngx_http_geostream_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_geostream_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_geostream_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_geostream_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_geostream_kafka_option(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_geostream_location(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_geostream_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_geostream_init_process(ngx_cycle_t *cycle);
+static void ngx_http_geostream_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_command_t  ngx_http_geostream_commands[] = {
+
+    { ngx_string("geostream_kafka_brokers"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_geostream_main_conf_t, kafka.brokers),
+      NULL },
+
+    { ngx_string("geostream_kafka_option"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_geostream_kafka_option,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_geostream_main_conf_t, kafka.options),
+      NULL },
+
+    { ngx_string("geostream_kafka_producer_option"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_geostream_kafka_option,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_geostream_main_conf_t, kafka.producer_options),
+      NULL },
+
+    { ngx_string("geostream_kafka_consumer_option"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_geostream_kafka_option,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_geostream_main_conf_t, kafka.consumer_options),
+      NULL },
+
+    { ngx_string("geostream_kafka_flush_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_geostream_main_conf_t, kafka.flush_timeout),
+      NULL },
+
+    { ngx_string("geostream_produce"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_geostream_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_geostream_loc_conf_t, produce),
+      NULL },
+
+    { ngx_string("geostream_consume"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_geostream_location,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_geostream_loc_conf_t, consume),
+      NULL },
+
+    { ngx_string("geostream_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_geostream_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("geostream_sse_heartbeat"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_geostream_loc_conf_t, heartbeat),
+      NULL },
+
+    { ngx_string("geostream_backlog"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_geostream_loc_conf_t, backlog),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_geostream_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_geostream_create_main_conf,   /* create main configuration */
+    ngx_http_geostream_init_main_conf,     /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_geostream_create_loc_conf,    /* create location configuration */
+    ngx_http_geostream_merge_loc_conf      /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_geostream_module = {
+    NGX_MODULE_V1,
+    &ngx_http_geostream_module_ctx,        /* module context */
+    ngx_http_geostream_commands,           /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_geostream_init_process,       /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_geostream_exit_process,       /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_geostream_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_geostream_main_conf_t  *gmcf;
+
+    gmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_geostream_main_conf_t));
+    if (gmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     gmcf->kafka.brokers = { 0, NULL };
+     *     gmcf->kafka.options = NULL;
+     *     gmcf->kafka.producer_options = NULL;
+     *     gmcf->kafka.consumer_options = NULL;
+     */
+
+    gmcf->kafka.flush_timeout = NGX_CONF_UNSET_MSEC;
+
+    return gmcf;
+}
+
+
+static char *
+ngx_http_geostream_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_geostream_main_conf_t  *gmcf = conf;
+
+    ngx_conf_init_msec_value(gmcf->kafka.flush_timeout,
+                             NGX_HTTP_GEOSTREAM_FLUSH);
+
+    if (gmcf->kafka.brokers.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    return ngx_geostream_kafka_check_conf(cf, &gmcf->kafka);
+}
+
+
+static void *
+ngx_http_geostream_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_geostream_loc_conf_t  *glcf;
+
+    glcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_geostream_loc_conf_t));
+    if (glcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     glcf->produce = NULL;
+     *     glcf->consume = NULL;
+     *     glcf->status = 0;
+     */
+
+    glcf->heartbeat = NGX_CONF_UNSET_MSEC;
+    glcf->backlog = NGX_CONF_UNSET_SIZE;
+
+    return glcf;
+}
+
+
+static char *
+ngx_http_geostream_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_geostream_loc_conf_t *prev = parent;
+    ngx_http_geostream_loc_conf_t *conf = child;
+
+    ngx_http_geostream_main_conf_t  *gmcf;
+
+    ngx_conf_merge_msec_value(conf->heartbeat, prev->heartbeat,
+                              NGX_HTTP_GEOSTREAM_HEARTBEAT);
+    ngx_conf_merge_size_value(conf->backlog, prev->backlog,
+                              NGX_HTTP_GEOSTREAM_BACKLOG);
+
+    if (conf->produce == NULL && conf->consume == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    gmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_geostream_module);
+
+    if (gmcf->kafka.brokers.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" needs \"geostream_kafka_brokers\"",
+                           conf->produce ? "geostream_produce"
+                                         : "geostream_consume");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_geostream_kafka_option(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t     *value;
+    ngx_array_t  **options;
+    ngx_keyval_t  *kv;
+
+    options = (ngx_array_t **) (p + cmd->offset);
+
+    if (*options == NULL) {
+        *options = ngx_array_create(cf->pool, 4, sizeof(ngx_keyval_t));
+        if (*options == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    kv = ngx_array_push(*options);
+    if (kv == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* configuration tokens are NUL-terminated, as librdkafka wants them */
+    value = cf->args->elts;
+    kv->key = value[1];
+    kv->value = value[2];
+
+    return NGX_CONF_OK;
+}
+
+
+/* geostream_produce and geostream_consume: a topic, variables allowed */
+static char *
+ngx_http_geostream_location(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_complex_value_t         **cv;
+    ngx_http_core_loc_conf_t          *clcf;
+    ngx_http_geostream_loc_conf_t     *glcf;
+    ngx_http_compile_complex_value_t   ccv;
+
+    glcf = conf;
+    cv = (ngx_http_complex_value_t **) (p + cmd->offset);
+
+    if (glcf->produce || glcf->consume || glcf->status) {
+        return "is duplicate: a location either produces, consumes or "
+               "reports status";
+    }
+
+    *cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (*cv == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = *cv;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* a constant topic is checked now rather than on every request */
+    if ((*cv)->lengths == NULL
+        && !ngx_geostream_topic_valid(value[1].data, value[1].len))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid kafka topic name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = (cv == &glcf->produce)
+                    ? ngx_http_geostream_producer_handler
+                    : ngx_http_geostream_consumer_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_geostream_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_geostream_loc_conf_t  *glcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (glcf->produce || glcf->consume || glcf->status) {
+        return "is duplicate: a location either produces, consumes or "
+               "reports status";
+    }
+
+    glcf->status = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_geostream_status_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_geostream_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_geostream_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_geostream_module);
+
+    if (gmcf == NULL || gmcf->kafka.brokers.len == 0) {
+        return NGX_OK;
+    }
+
+    /*
+     * A worker whose producer cannot start still serves everything else;
+     * its produce requests answer 503.
+     */
+    (void) ngx_geostream_kafka_init_process(cycle, &gmcf->kafka,
+                                          ngx_http_geostream_consumer_dispatch);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_geostream_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_geostream_kafka_exit_process(cycle);
+}
+
+
+ngx_int_t
+ngx_http_geostream_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *json, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    /* answers end with a line break, for people reading them in a shell */
+    b = ngx_create_temp_buf(r->pool, len + 1);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, json, len);
+    *b->last++ = LF;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len + 1;
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_geostream_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *fmt, ...)
+{
+    char                   *json;
+    va_list                 args;
+    ngx_int_t               rc;
+    ngx_geostream_error_t   err;
+
+    err.code = code;
+
+    va_start(args, fmt);
+    vsnprintf(err.detail, sizeof(err.detail), fmt, args);
+    va_end(args);
+
+    json = ngx_geostream_error_json(&err);
+    if (json == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_geostream_send_json(r, status, (u_char *) json,
+                                      ngx_strlen(json));
+    free(json);
+
+    return rc;
+}
+
+
+/*
+ * Evaluates a location's topic; NGX_DECLINED when the result is not a
+ * valid Kafka topic name (variables can produce anything).
+ */
+ngx_int_t
+ngx_http_geostream_topic(ngx_http_request_t *r, ngx_http_complex_value_t *cv,
+    ngx_str_t *topic)
+{
+    if (ngx_http_complex_value(r, cv, topic) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (!ngx_geostream_topic_valid(topic->data, topic->len)) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* "key" and "value" are static strings */
+ngx_int_t
+ngx_http_geostream_add_header(ngx_http_request_t *r, char *key, char *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    h->key.len = ngx_strlen(key);
+    h->key.data = (u_char *) key;
+    h->value.len = ngx_strlen(value);
+    h->value.data = (u_char *) value;
+
+    return NGX_OK;
+}

@@ -1,0 +1,56 @@
+/*
+ * geostream: nginx as a live geodata gateway for Apache Kafka.
+ *
+ * Declarations shared by the module's files.
+ */
+
+#ifndef _NGX_HTTP_GEOSTREAM_MODULE_H_INCLUDED_
+#define _NGX_HTTP_GEOSTREAM_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_geostream_kafka.h"
+#include "ngx_geostream_message.h"
+
+
+typedef struct {
+    ngx_geostream_kafka_conf_t  kafka;
+} ngx_http_geostream_main_conf_t;
+
+
+typedef struct {
+    ngx_http_complex_value_t   *produce;
+    ngx_http_complex_value_t   *consume;
+    ngx_flag_t                  status;
+    ngx_msec_t                  heartbeat;
+    size_t                      backlog;
+} ngx_http_geostream_loc_conf_t;
+
+
+extern ngx_module_t  ngx_http_geostream_module;
+
+
+ngx_int_t ngx_http_geostream_producer_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_geostream_consumer_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_geostream_status_handler(ngx_http_request_t *r);
+
+/* called on the event loop with each batch the consumer thread hands over */
+void ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch);
+
+/* the worker's topics and subscribers, for the status location */
+cJSON *ngx_http_geostream_consumer_status(void);
+
+ngx_int_t ngx_http_geostream_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *json, size_t len);
+ngx_int_t ngx_http_geostream_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *fmt, ...);
+ngx_int_t ngx_http_geostream_add_header(ngx_http_request_t *r, char *key,
+    char *value);
+ngx_int_t ngx_http_geostream_topic(ngx_http_request_t *r,
+    ngx_http_complex_value_t *cv, ngx_str_t *topic);
+
+
+#endif /* _NGX_HTTP_GEOSTREAM_MODULE_H_INCLUDED_ */
