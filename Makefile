@@ -1,0 +1,66 @@
+# geostream: build, run and test.
+#
+#   make run     installs what is missing, builds, and runs nginx with the
+#                module, the dev broker and a demo feed (Ctrl-C stops all)
+#   make test    installs what is missing, builds, and runs every test
+#
+# NGINX_SRC=/path/to/nginx-x.y.z builds the module against another nginx
+# source tree (configured with --with-compat) instead of Debian's.
+
+NGINX_SRC   ?= /usr/share/nginx/src
+NGINX       ?= /usr/sbin/nginx
+PORT        ?= 8080
+
+BUILD       := $(CURDIR)/build
+MODULE      := $(BUILD)/nginx/ngx_http_geostream_module.so
+DEVBROKER   := $(BUILD)/tools/geostream-devbroker
+UNIT_TESTS  := $(BUILD)/unit/test_message
+
+MODULE_SRCS := config $(wildcard ngx_geostream_module/*.[ch])
+CFLAGS_TOOL := -O2 -g -Wall -Wextra -Werror -std=gnu99
+
+.PHONY: all deps build run test unit clean
+
+all: build
+
+deps:
+	@tools/install-deps
+	@test -d html/node_modules/leaflet || (cd html && npm ci --no-audit --no-fund)
+
+build: $(MODULE) $(DEVBROKER) $(UNIT_TESTS)
+
+# nginx configures out of tree in a copy of the source tree, so that the
+# (root-owned, possibly shared) tree itself is never written to.
+$(BUILD)/nginx/Makefile: config
+	rm -rf $(BUILD)/nginx-src $(BUILD)/nginx
+	mkdir -p $(BUILD)
+	cp -r $(NGINX_SRC) $(BUILD)/nginx-src
+	cd $(BUILD)/nginx-src && ./configure --with-compat \
+	    --builddir=$(BUILD)/nginx --add-dynamic-module=$(CURDIR) \
+	    > $(BUILD)/configure.log 2>&1 \
+	    || (tail -20 $(BUILD)/configure.log; exit 1)
+
+$(MODULE): $(BUILD)/nginx/Makefile $(MODULE_SRCS)
+	cd $(BUILD)/nginx-src && $(MAKE) -f $(BUILD)/nginx/Makefile modules
+
+$(DEVBROKER): tools/geostream-devbroker.c
+	mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TOOL) -o $@ $< -lrdkafka
+
+$(UNIT_TESTS): t/unit/test_message.c ngx_geostream_module/ngx_geostream_message.c ngx_geostream_module/ngx_geostream_message.h
+	mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TOOL) -Ingx_geostream_module -o $@ \
+	    t/unit/test_message.c ngx_geostream_module/ngx_geostream_message.c \
+	    -lcjson -lm
+
+run: deps build
+	PORT=$(PORT) NGINX=$(NGINX) tools/geostream-run
+
+test: deps build
+	NGINX=$(NGINX) t/run-suite
+
+unit: $(UNIT_TESTS)
+	prove --exec '' $(UNIT_TESTS)
+
+clean:
+	rm -rf $(BUILD) t/servroot

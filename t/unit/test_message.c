@@ -1,0 +1,322 @@
+/*
+ * Unit tests of ngx_geostream_message.c: validation, answers, SSE framing.
+ * Plain C, no nginx; prints TAP for prove.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ngx_geostream_message.h"
+
+
+/* the length argument of refusal() that means strlen() */
+#define WHOLE  ((size_t) -1)
+
+
+static int  tests_run;
+static int  tests_failed;
+
+
+static void
+ok(int cond, const char *name)
+{
+    tests_run++;
+
+    if (!cond) {
+        tests_failed++;
+    }
+
+    printf("%sok %d - %s\n", cond ? "" : "not ", tests_run, name);
+}
+
+
+static void
+is_str(const char *got, const char *want, const char *name)
+{
+    int  same;
+
+    same = (got != NULL && strcmp(got, want) == 0);
+    ok(same, name);
+
+    if (!same) {
+        printf("#   got:      %s\n#   expected: %s\n",
+               got ? got : "(null)", want);
+    }
+}
+
+
+static int
+parses(const char *json)
+{
+    int                       rc;
+    ngx_geostream_error_t     err;
+    ngx_geostream_position_t  pos;
+
+    rc = ngx_geostream_position_parse(&pos, (const unsigned char *) json,
+                                      strlen(json), &err);
+    if (rc == 0) {
+        ngx_geostream_position_free(&pos);
+    }
+
+    return rc == 0;
+}
+
+
+/*
+ * The error of a refused message, as "code: detail"; a length of -1 means
+ * strlen(json).
+ */
+static const char *
+refusal(const char *json, size_t len)
+{
+    static char               buf[256];
+    ngx_geostream_error_t     err;
+    ngx_geostream_position_t  pos;
+
+    if (len == WHOLE) {
+        len = strlen(json);
+    }
+
+    if (ngx_geostream_position_parse(&pos, (const unsigned char *) json, len,
+                                     &err)
+        == 0)
+    {
+        ngx_geostream_position_free(&pos);
+        return "accepted";
+    }
+
+    snprintf(buf, sizeof(buf), "%s: %s", err.code, err.detail);
+
+    return buf;
+}
+
+
+static void
+test_validation(void)
+{
+    char                      name[NGX_GEOSTREAM_NAME_MAX + 64];
+    ngx_geostream_error_t     err;
+    ngx_geostream_position_t  pos;
+    const char               *json;
+
+    json = "{\"name\":\"bus-1\",\"message_id\":\"42\",\"lat\":52.52,"
+           "\"lon\":13.40}";
+
+    ok(ngx_geostream_position_parse(&pos, (const unsigned char *) json,
+                                    strlen(json), &err) == 0,
+       "a complete position is accepted");
+    is_str(pos.name, "bus-1", "its name is read");
+    ok(pos.name_len == 5, "its name length is read");
+    ok(pos.lat == 52.52 && pos.lon == 13.40, "lat and lon are read");
+    ok(pos.message_id != NULL && strcmp(pos.message_id->valuestring, "42")
+       == 0, "message_id is read");
+    ok(pos.ts == -1, "ts is -1 when absent");
+    ngx_geostream_position_free(&pos);
+
+    json = "{\"name\":\"a\",\"lat\":0,\"lon\":0,\"ts\":1700000000123}";
+    ok(ngx_geostream_position_parse(&pos, (const unsigned char *) json,
+                                    strlen(json), &err) == 0
+       && pos.ts == 1700000000123LL, "ts in milliseconds is read");
+    ngx_geostream_position_free(&pos);
+
+    ok(parses(" \r\n{\"name\":\"a\",\"lat\":-90,\"lon\":180}\n\t "),
+       "whitespace around the value and the range limits are accepted");
+    ok(parses("{\"name\":\"a\",\"lat\":1,\"lon\":2,\"message_id\":7}"),
+       "a numeric message_id is accepted");
+    ok(parses("{\"name\":\"a\",\"lat\":1,\"lon\":2,\"speed\":3,\"x\":[1]}"),
+       "other members are accepted");
+
+    is_str(refusal("", 0), "invalid_json: the body is empty",
+           "an empty body is refused");
+    is_str(refusal("{\"name\":", WHOLE),
+           "invalid_json: malformed JSON at byte 7",
+           "truncated JSON is refused with the offset");
+    is_str(refusal("{\"name\":\"a\",\"lat\":1,\"lon\":2} x", WHOLE),
+           "invalid_json: unexpected data after the JSON value at byte 29",
+           "trailing data is refused");
+    is_str(refusal("{\"name\":\"a\",\"lat\":1,\"lon\":2}{}", WHOLE),
+           "invalid_json: unexpected data after the JSON value at byte 28",
+           "a second value is refused");
+    is_str(refusal("{\"name\":\"a\",\"lat\":1,\"lon\":2}\0", 29),
+           "invalid_json: unexpected data after the JSON value at byte 28",
+           "a NUL after the value is refused");
+    is_str(refusal("[1,2]", WHOLE),
+           "invalid_message: the message must be a JSON object",
+           "an array is not a position");
+    is_str(refusal("{\"lat\":1,\"lon\":2}", WHOLE),
+           "invalid_message: \"name\" must be a non-empty string",
+           "a missing name is refused");
+    is_str(refusal("{\"name\":\"\",\"lat\":1,\"lon\":2}", WHOLE),
+           "invalid_message: \"name\" must be a non-empty string",
+           "an empty name is refused");
+    is_str(refusal("{\"name\":5,\"lat\":1,\"lon\":2}", WHOLE),
+           "invalid_message: \"name\" must be a non-empty string",
+           "a numeric name is refused");
+
+    memset(name, 0, sizeof(name));
+    strcpy(name, "{\"name\":\"");
+    memset(name + 9, 'n', NGX_GEOSTREAM_NAME_MAX + 1);
+    strcat(name, "\",\"lat\":1,\"lon\":2}");
+    is_str(refusal(name, strlen(name)),
+           "invalid_message: \"name\" must be at most 256 bytes",
+           "a name over 256 bytes is refused");
+
+    is_str(refusal("{\"name\":\"a\",\"lat\":90.5,\"lon\":2}", WHOLE),
+           "invalid_message: \"lat\" must be a number from -90 to 90",
+           "lat out of range is refused");
+    is_str(refusal("{\"name\":\"a\",\"lat\":\"1\",\"lon\":2}", WHOLE),
+           "invalid_message: \"lat\" must be a number from -90 to 90",
+           "lat as a string is refused");
+    is_str(refusal("{\"name\":\"a\",\"lat\":1,\"lon\":-180.01}", WHOLE),
+           "invalid_message: \"lon\" must be a number from -180 to 180",
+           "lon out of range is refused");
+    is_str(refusal("{\"name\":\"a\",\"lat\":1e999,\"lon\":2}", WHOLE),
+           "invalid_message: \"lat\" must be a number from -90 to 90",
+           "an infinite lat is refused");
+    is_str(refusal("{\"name\":\"a\",\"lat\":1}", WHOLE),
+           "invalid_message: \"lon\" must be a number from -180 to 180",
+           "a missing lon is refused");
+    is_str(refusal("{\"name\":\"a\",\"lat\":1,\"lon\":2,"
+                   "\"message_id\":null}", WHOLE),
+           "invalid_message: \"message_id\" must be a string or a number",
+           "a null message_id is refused");
+    is_str(refusal("{\"name\":\"a\",\"lat\":1,\"lon\":2,\"ts\":1.5}", WHOLE),
+           "invalid_message: \"ts\" must be whole milliseconds",
+           "a fractional ts is refused");
+    is_str(refusal("{\"name\":\"a\",\"lat\":1,\"lon\":2,\"ts\":-1}", WHOLE),
+           "invalid_message: \"ts\" must be a number from 0 to "
+           "9.0072e+15", "a negative ts is refused");
+}
+
+
+static void
+test_answers(void)
+{
+    char                      *json;
+    const char                *in;
+    ngx_geostream_error_t      err;
+    ngx_geostream_position_t   pos;
+
+    in = "{\"lon\":13.4,\"name\":\"bus \\\"1\\\"\",\"message_id\":42,"
+         "\"lat\":52.5,\"topic\":\"spoofed\",\"speed\":3}";
+
+    if (ngx_geostream_position_parse(&pos, (const unsigned char *) in,
+                                     strlen(in), &err) != 0)
+    {
+        ok(0, "the answers' input parses");
+        return;
+    }
+
+    json = ngx_geostream_position_reply(&pos, (const unsigned char *) "t1",
+                                        2);
+    is_str(json, "{\"name\":\"bus \\\"1\\\"\",\"message_id\":42,"
+           "\"topic\":\"t1\"}", "the reply echoes name, message_id, topic");
+    free(json);
+
+    json = ngx_geostream_position_event(&pos, (const unsigned char *) "t1",
+                                        2);
+    is_str(json, "{\"topic\":\"t1\",\"lon\":13.4,\"name\":\"bus \\\"1\\\"\","
+           "\"message_id\":42,\"lat\":52.5,\"speed\":3}",
+           "the event has the topic first and the message's own topic "
+           "member dropped");
+    free(json);
+    ngx_geostream_position_free(&pos);
+
+    in = "{\"name\":\"a\",\"lat\":1,\"lon\":2}";
+    ngx_geostream_position_parse(&pos, (const unsigned char *) in,
+                                 strlen(in), &err);
+    json = ngx_geostream_position_reply(&pos, (const unsigned char *) "t", 1);
+    is_str(json, "{\"name\":\"a\",\"message_id\":null,\"topic\":\"t\"}",
+           "a missing message_id is answered as null");
+    free(json);
+    ngx_geostream_position_free(&pos);
+
+    err.code = "invalid_json";
+    strcpy(err.detail, "a \"quoted\" detail");
+    json = ngx_geostream_error_json(&err);
+    is_str(json, "{\"error\":\"invalid_json\","
+           "\"detail\":\"a \\\"quoted\\\" detail\"}",
+           "errors are JSON with code and escaped detail");
+    free(json);
+}
+
+
+static void
+test_topics(void)
+{
+    char  long_name[300];
+
+    ok(ngx_geostream_topic_valid((const unsigned char *) "geo.stream_1-a",
+                                 14), "a topic of allowed characters");
+    ok(!ngx_geostream_topic_valid((const unsigned char *) "", 0),
+       "an empty topic is invalid");
+    ok(!ngx_geostream_topic_valid((const unsigned char *) ".", 1)
+       && !ngx_geostream_topic_valid((const unsigned char *) "..", 2),
+       "\".\" and \"..\" are invalid");
+    ok(!ngx_geostream_topic_valid((const unsigned char *) "a/b", 3)
+       && !ngx_geostream_topic_valid((const unsigned char *) "a b", 3)
+       && !ngx_geostream_topic_valid((const unsigned char *) "a\"b", 3),
+       "'/', ' ' and '\"' are invalid");
+
+    memset(long_name, 'a', sizeof(long_name));
+    ok(ngx_geostream_topic_valid((unsigned char *) long_name, 249)
+       && !ngx_geostream_topic_valid((unsigned char *) long_name, 250),
+       "249 characters at most");
+}
+
+
+static void
+sse_is(const char *id, const char *data, const char *want, const char *name)
+{
+    char            buf[512];
+    size_t          size;
+    unsigned char  *end;
+
+    size = ngx_geostream_sse_event_size((const unsigned char *) id,
+                                        id ? strlen(id) : 0,
+                                        (const unsigned char *) data,
+                                        strlen(data));
+
+    end = ngx_geostream_sse_event_write((unsigned char *) buf,
+                                        (const unsigned char *) id,
+                                        id ? strlen(id) : 0,
+                                        (const unsigned char *) data,
+                                        strlen(data));
+    *end = '\0';
+
+    ok(size == (size_t) ((char *) end - buf), "size matches what is written");
+    is_str(buf, want, name);
+}
+
+
+static void
+test_sse(void)
+{
+    sse_is("0:5,1:7", "{\"a\":1}", "id: 0:5,1:7\ndata: {\"a\":1}\n\n",
+           "one line with an id");
+    sse_is(NULL, "x", "data: x\n\n", "no id");
+    sse_is(NULL, "", "data: \n\n", "empty data");
+    sse_is(NULL, "a\nb\r\nc\rd", "data: a\ndata: b\ndata: c\ndata: d\n\n",
+           "LF, CRLF and CR each split data lines");
+    sse_is(NULL, "a\n\nid: 9\nevent: x",
+           "data: a\ndata: \ndata: id: 9\ndata: event: x\n\n",
+           "a payload cannot end the event or inject fields");
+    sse_is(NULL, "a\n", "data: a\n\n", "a trailing line break adds no line");
+    sse_is(NULL, "a\r\n\r\n", "data: a\ndata: \n\n",
+           "a blank line inside stays a data line");
+}
+
+
+int
+main(void)
+{
+    test_validation();
+    test_answers();
+    test_topics();
+    test_sse();
+
+    printf("1..%d\n", tests_run);
+
+    return tests_failed ? 1 : 0;
+}
