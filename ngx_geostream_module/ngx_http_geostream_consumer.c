@@ -43,6 +43,7 @@ struct ngx_http_geostream_sub_s {
     ngx_http_geostream_topic_t       *topic;
     ngx_event_t                       heartbeat;
     ngx_msec_t                        heartbeat_interval;
+    ngx_event_t                       lifetime;
 
     /* output in order: sent ones are released from the head */
     ngx_http_geostream_out_t         *out;
@@ -56,6 +57,7 @@ struct ngx_http_geostream_sub_s {
     ngx_http_geostream_sub_t         *next_dirty;
     unsigned                          dirty:1;
     unsigned                          overflow:1;
+    unsigned                          detached:1;
 };
 
 
@@ -66,6 +68,8 @@ static ngx_int_t ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
 static void ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub);
 static void ngx_http_geostream_sub_write(ngx_http_request_t *r);
 static void ngx_http_geostream_sub_heartbeat(ngx_event_t *ev);
+static void ngx_http_geostream_sub_expire(ngx_event_t *ev);
+static void ngx_http_geostream_sub_detach(ngx_http_geostream_sub_t *sub);
 static void ngx_http_geostream_sub_cleanup(void *data);
 
 
@@ -181,6 +185,15 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
 
     if (sub->heartbeat_interval) {
         ngx_add_timer(&sub->heartbeat, sub->heartbeat_interval);
+    }
+
+    sub->lifetime.handler = ngx_http_geostream_sub_expire;
+    sub->lifetime.data = sub;
+    sub->lifetime.log = r->connection->log;
+    sub->lifetime.cancelable = 1;
+
+    if (glcf->lifetime) {
+        ngx_add_timer(&sub->lifetime, glcf->lifetime);
     }
 
     r->main->count++;
@@ -515,6 +528,50 @@ ngx_http_geostream_sub_heartbeat(ngx_event_t *ev)
 }
 
 
+/*
+ * geostream_sse_lifetime is over: the stream ends cleanly, and the client
+ * reconnects with its cursor (to this nginx or, behind a balancer, another).
+ */
+static void
+ngx_http_geostream_sub_expire(ngx_event_t *ev)
+{
+    ngx_http_request_t        *r;
+    ngx_http_geostream_sub_t  *sub;
+
+    sub = ev->data;
+    r = sub->request;
+
+    ngx_http_geostream_sub_detach(sub);
+    r->connection->idle = 0;
+
+    ngx_http_finalize_request(r, ngx_http_send_special(r, NGX_HTTP_LAST));
+}
+
+
+/* no more events for this subscriber; what was queued may still be sent */
+static void
+ngx_http_geostream_sub_detach(ngx_http_geostream_sub_t *sub)
+{
+    if (sub->detached) {
+        return;
+    }
+
+    sub->detached = 1;
+
+    if (sub->heartbeat.timer_set) {
+        ngx_del_timer(&sub->heartbeat);
+    }
+
+    if (sub->lifetime.timer_set) {
+        ngx_del_timer(&sub->lifetime);
+    }
+
+    ngx_queue_remove(&sub->queue);
+    sub->topic->nsubscribers--;
+    ngx_http_geostream_subscribers--;
+}
+
+
 static void
 ngx_http_geostream_sub_cleanup(void *data)
 {
@@ -522,9 +579,7 @@ ngx_http_geostream_sub_cleanup(void *data)
 
     ngx_http_geostream_out_t  *o;
 
-    if (sub->heartbeat.timer_set) {
-        ngx_del_timer(&sub->heartbeat);
-    }
+    ngx_http_geostream_sub_detach(sub);
 
     for (o = sub->out; o; o = o->next) {
         if (o->event) {
@@ -533,10 +588,6 @@ ngx_http_geostream_sub_cleanup(void *data)
     }
 
     sub->out = NULL;
-
-    ngx_queue_remove(&sub->queue);
-    sub->topic->nsubscribers--;
-    ngx_http_geostream_subscribers--;
 }
 
 

@@ -93,6 +93,13 @@ static ngx_command_t  ngx_http_geostream_commands[] = {
       offsetof(ngx_http_geostream_loc_conf_t, heartbeat),
       NULL },
 
+    { ngx_string("geostream_sse_lifetime"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_geostream_loc_conf_t, lifetime),
+      NULL },
+
     { ngx_string("geostream_backlog"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -195,6 +202,7 @@ ngx_http_geostream_create_loc_conf(ngx_conf_t *cf)
      */
 
     glcf->heartbeat = NGX_CONF_UNSET_MSEC;
+    glcf->lifetime = NGX_CONF_UNSET_MSEC;
     glcf->backlog = NGX_CONF_UNSET_SIZE;
 
     return glcf;
@@ -211,6 +219,7 @@ ngx_http_geostream_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_msec_value(conf->heartbeat, prev->heartbeat,
                               NGX_HTTP_GEOSTREAM_HEARTBEAT);
+    ngx_conf_merge_msec_value(conf->lifetime, prev->lifetime, 0);
     ngx_conf_merge_size_value(conf->backlog, prev->backlog,
                               NGX_HTTP_GEOSTREAM_BACKLOG);
 

@@ -26,6 +26,7 @@ typedef struct {
     ngx_http_complex_value_t   *consume;
     ngx_flag_t                  status;
     ngx_msec_t                  heartbeat;
+    ngx_msec_t                  lifetime;
     size_t                      backlog;
 } ngx_http_geostream_loc_conf_t;
 

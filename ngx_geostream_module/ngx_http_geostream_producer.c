@@ -18,8 +18,7 @@ static ngx_int_t ngx_http_geostream_produce(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_geostream_producer_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                  rc;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_int_t  rc;
 
     if (r->method != NGX_HTTP_POST) {
         rc = ngx_http_discard_request_body(r);
@@ -34,23 +33,6 @@ ngx_http_geostream_producer_handler(ngx_http_request_t *r)
         return ngx_http_geostream_send_error(r, NGX_HTTP_NOT_ALLOWED,
                                              "method_not_allowed",
                                              "use POST to produce");
-    }
-
-    /* refuse an oversize body before reading it, and say so in JSON */
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    if (clcf->client_max_body_size
-        && r->headers_in.content_length_n > clcf->client_max_body_size)
-    {
-        r->lingering_close = 1;
-        r->keepalive = 0;
-
-        return ngx_http_geostream_send_error(r,
-                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                  "body_too_large",
-                                  "the body is larger than %O bytes "
-                                  "(client_max_body_size)",
-                                  clcf->client_max_body_size);
     }
 
     rc = ngx_http_read_client_request_body(r,
