@@ -8,7 +8,7 @@
 # source tree (configured with --with-compat) instead of Debian's.
 
 NGINX_SRC   ?= /usr/share/nginx/src
-NGINX       ?= /usr/sbin/nginx
+NGINX_BIN   ?= /usr/sbin/nginx
 PORT        ?= 8080
 
 BUILD       := $(CURDIR)/build
@@ -54,10 +54,10 @@ $(UNIT_TESTS): t/unit/test_message.c ngx_geostream_module/ngx_geostream_message.
 	    -lcjson -lm
 
 run: deps build
-	PORT=$(PORT) NGINX=$(NGINX) tools/geostream-run
+	PORT=$(PORT) NGINX_BIN=$(NGINX_BIN) tools/geostream-run
 
 test: deps build
-	NGINX=$(NGINX) t/run-suite
+	NGINX_BIN=$(NGINX_BIN) t/run-suite
 
 unit: $(UNIT_TESTS)
 	prove --exec '' $(UNIT_TESTS)

@@ -1,0 +1,140 @@
+package GeostreamTest;
+
+# Shared set-up of geostream's Test::Nginx suite.  A .t file says
+#
+#   use Test::Nginx::Socket 'no_plan';
+#   use FindBin; use lib "$FindBin::Bin/inc"; use GeostreamTest;
+#
+# and every block that does not bring its own main_config, http_config or
+# config gets the module loaded, the dev broker configured and the
+# standard locations.  The helpers below let a block produce a message
+# once its subscriber is connected (from "--- init"), and check what Kafka
+# holds with kcat, a client geostream did not write.
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+our @EXPORT = qw(produce_when_ready kcat_produce_when_ready kcat_produce
+                 kcat_records);
+
+my $bin = __FILE__ =~ s{/[^/]+$}{}r;
+
+our $MainConfig = 'load_module $TEST_NGINX_GEOSTREAM_MODULE;';
+
+our $HttpConfig = <<'_EOC_';
+    geostream_kafka_brokers $TEST_NGINX_KAFKA_BROKERS;
+    # the dev broker has no real Fetch long-poll: keep idle waits short
+    geostream_kafka_consumer_option fetch.wait.max.ms 5;
+_EOC_
+
+our $Config = <<'_EOC_';
+    location ~ ^/producer/(?<topic>[^/]+)$ {
+        geostream_produce $topic;
+    }
+
+    location ~ ^/consumer/(?<topic>[^/]+)$ {
+        geostream_consume $topic;
+    }
+
+    location = /geostream/status {
+        geostream_status;
+    }
+_EOC_
+
+Test::Nginx::Socket::add_block_preprocessor(sub {
+    my $block = shift;
+
+    $block->set_value('main_config', $MainConfig)
+        unless defined $block->main_config;
+    $block->set_value('http_config', $HttpConfig)
+        unless defined $block->http_config;
+    $block->set_value('config', $Config)
+        unless defined $block->config;
+});
+
+sub base_url {
+    return 'http://127.0.0.1:' . Test::Nginx::Socket::server_port();
+}
+
+sub brokers {
+    return $ENV{TEST_NGINX_KAFKA_BROKERS}
+        // die "TEST_NGINX_KAFKA_BROKERS is not set\n";
+}
+
+sub shell_quote {
+    my $s = shift;
+    $s =~ s/'/'\\''/g;
+    return "'$s'";
+}
+
+# In the background, once TOPIC's subscriber is ready: run a command.
+sub when_ready {
+    my ($topic, @cmd) = @_;
+
+    my $line = join ' ', map { shell_quote($_) }
+        "$bin/geostream-when-ready", base_url() . '/geostream/status',
+        $topic, @cmd;
+
+    system("$line >/dev/null 2>&1 &") == 0
+        or die "cannot start geostream-when-ready\n";
+}
+
+# POSTs a message through the producer location once TOPIC is ready.
+sub produce_when_ready {
+    my ($topic, $json) = @_;
+
+    when_ready($topic, 'curl', '-fs', '-d', $json,
+               base_url() . "/producer/$topic");
+}
+
+# Produces a message with kcat, straight to Kafka, once TOPIC is ready.
+sub kcat_produce_when_ready {
+    my ($topic, $key, $json) = @_;
+
+    when_ready($topic, 'sh', '-c',
+               'printf "%s\n" "$1" | kcat -b "$2" -P -t "$3" -k "$4"',
+               'kcat', $json, brokers(), $topic, $key);
+}
+
+# Produces messages with kcat now: [key, value] pairs.
+sub kcat_produce {
+    my ($topic, @records) = @_;
+
+    for my $r (@records) {
+        open my $kcat, '|-', 'kcat', '-b', brokers(), '-P', '-t', $topic,
+            '-k', $r->[0]
+            or die "cannot run kcat: $!\n";
+        print $kcat "$r->[1]\n";
+        close $kcat or die "kcat failed\n";
+    }
+}
+
+# Every record of TOPIC as "key\tvalue", read with kcat; waits (10 s at
+# most) until at least WANT records are there, since delivery to Kafka
+# may still be under way when the HTTP answer arrives.
+sub kcat_records {
+    my ($topic, $want) = @_;
+
+    my $deadline = time + 10;
+    my @records;
+
+    while (1) {
+        open my $kcat, '-|', 'kcat', '-b', brokers(), '-C', '-t', $topic,
+            '-o', 'beginning', '-e', '-q', '-f', '%k\t%s\n'
+            or die "cannot run kcat: $!\n";
+        @records = <$kcat>;
+        close $kcat;
+        chomp @records;
+
+        last if @records >= $want || time > $deadline;
+        sleep 0.1;
+    }
+
+    return @records;
+}
+
+1;
