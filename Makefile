@@ -11,7 +11,7 @@ NGINX_SRC   ?= /usr/share/nginx/src
 NGINX_BIN   ?= /usr/sbin/nginx
 PORT        ?= 8080
 
-BUILD       := $(CURDIR)/build
+BUILD       ?= $(CURDIR)/build
 MODULE      := $(BUILD)/nginx/ngx_http_geostream_module.so
 DEVBROKER   := $(BUILD)/tools/geostream-devbroker
 UNIT_TESTS  := $(BUILD)/unit/test_message
@@ -19,7 +19,7 @@ UNIT_TESTS  := $(BUILD)/unit/test_message
 MODULE_SRCS := config $(wildcard ngx_geostream_module/*.[ch])
 CFLAGS_TOOL := -O2 -g -Wall -Wextra -Werror -std=gnu99
 
-.PHONY: all deps build run test unit clean
+.PHONY: all deps build module run test unit clean FORCE
 
 all: build
 
@@ -29,9 +29,17 @@ deps:
 
 build: $(MODULE) $(DEVBROKER) $(UNIT_TESTS)
 
+module: $(MODULE)
+
 # nginx configures out of tree in a copy of the source tree, so that the
 # (root-owned, possibly shared) tree itself is never written to.
-$(BUILD)/nginx/Makefile: config
+# remembers which source tree build/ was configured from, so that another
+# NGINX_SRC configures again
+$(BUILD)/nginx-src.path: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(NGINX_SRC)' | cmp -s - $@ || echo '$(NGINX_SRC)' > $@
+
+$(BUILD)/nginx/Makefile: config $(BUILD)/nginx-src.path
 	rm -rf $(BUILD)/nginx-src $(BUILD)/nginx
 	mkdir -p $(BUILD)
 	cp -r $(NGINX_SRC) $(BUILD)/nginx-src
