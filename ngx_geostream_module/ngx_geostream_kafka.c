@@ -70,6 +70,7 @@ typedef struct {
     ngx_geostream_kafka_conf_t *conf;
     ngx_cycle_t                *cycle;
     ngx_geostream_dispatch_pt   dispatch;
+    ngx_geostream_delivered_pt  delivered;
 
     rd_kafka_t                 *producer;
     ngx_connection_t           *producer_notify;
@@ -116,6 +117,7 @@ static void ngx_geostream_consumer_hand_over(ngx_geostream_consumer_t *cs,
 
 
 ngx_geostream_kafka_stats_t      ngx_geostream_kafka_stats;
+ngx_uint_t                       ngx_geostream_kafka_exiting;
 
 static ngx_geostream_worker_t    ngx_geostream_worker;
 
@@ -129,6 +131,7 @@ static const char  *ngx_geostream_producer_defaults[] = {
     "acks", "all",
     "enable.idempotence", "true",
     "linger.ms", "5",
+    "message.timeout.ms", "30000",
     NULL
 };
 
@@ -257,7 +260,8 @@ ngx_geostream_kafka_conf_set(ngx_log_t *log, rd_kafka_conf_t *conf,
 
 ngx_int_t
 ngx_geostream_kafka_init_process(ngx_cycle_t *cycle,
-    ngx_geostream_kafka_conf_t *kcf, ngx_geostream_dispatch_pt dispatch)
+    ngx_geostream_kafka_conf_t *kcf, ngx_geostream_delivered_pt delivered,
+    ngx_geostream_dispatch_pt dispatch)
 {
     char                     errstr[512];
     rd_kafka_t              *rk;
@@ -271,6 +275,7 @@ ngx_geostream_kafka_init_process(ngx_cycle_t *cycle,
     w->conf = kcf;
     w->cycle = cycle;
     w->dispatch = dispatch;
+    w->delivered = delivered;
     w->producer_notify_write = NGX_INVALID_FILE;
 
     conf = ngx_geostream_kafka_conf(cycle->log, kcf, RD_KAFKA_PRODUCER);
@@ -342,6 +347,7 @@ ngx_geostream_kafka_exit_process(ngx_cycle_t *cycle)
     }
 
     /* what was accepted is delivered before the worker goes, within bounds */
+    ngx_geostream_kafka_exiting = 1;
     rd_kafka_flush(w->producer, (int) w->conf->flush_timeout);
 
     left = rd_kafka_outq_len(w->producer);
@@ -425,14 +431,17 @@ ngx_geostream_kafka_delivered(rd_kafka_t *rk, const rd_kafka_message_t *msg,
 
     if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         ngx_geostream_kafka_stats.delivered++;
-        return;
+
+    } else {
+        ngx_geostream_kafka_stats.failed++;
+
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "geostream: message to topic \"%s\" not delivered: %s",
+                      rd_kafka_topic_name(msg->rkt),
+                      rd_kafka_err2str(msg->err));
     }
 
-    ngx_geostream_kafka_stats.failed++;
-
-    ngx_log_error(NGX_LOG_ERR, log, 0,
-                  "geostream: message to topic \"%s\" not delivered: %s",
-                  rd_kafka_topic_name(msg->rkt), rd_kafka_err2str(msg->err));
+    ngx_geostream_worker.delivered(msg);
 }
 
 
@@ -1037,8 +1046,7 @@ ngx_geostream_consumer_event(ngx_geostream_followed_t *ft,
         return NULL;
     }
 
-    json = ngx_geostream_position_event(&pos, (u_char *) ft->name,
-                                        ft->name_len);
+    json = ngx_geostream_position_event(&pos, ft->name);
     ngx_geostream_position_free(&pos);
 
     if (json == NULL) {

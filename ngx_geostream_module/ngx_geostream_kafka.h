@@ -49,6 +49,7 @@ struct ngx_geostream_event_s {
 
 
 typedef void (*ngx_geostream_dispatch_pt)(ngx_geostream_event_t *batch);
+typedef void (*ngx_geostream_delivered_pt)(const rd_kafka_message_t *msg);
 
 
 typedef struct {
@@ -74,7 +75,8 @@ char *ngx_geostream_kafka_check_conf(ngx_conf_t *cf,
     ngx_geostream_kafka_conf_t *kcf);
 
 ngx_int_t ngx_geostream_kafka_init_process(ngx_cycle_t *cycle,
-    ngx_geostream_kafka_conf_t *kcf, ngx_geostream_dispatch_pt dispatch);
+    ngx_geostream_kafka_conf_t *kcf, ngx_geostream_delivered_pt delivered,
+    ngx_geostream_dispatch_pt dispatch);
 void ngx_geostream_kafka_exit_process(ngx_cycle_t *cycle);
 
 /* the worker's producer, or NULL when it could not be created */
@@ -86,6 +88,9 @@ ngx_int_t ngx_geostream_kafka_follow(ngx_str_t *topic);
 void ngx_geostream_event_release(ngx_geostream_event_t *ev);
 
 extern ngx_geostream_kafka_stats_t  ngx_geostream_kafka_stats;
+
+/* set once the worker flushes its producer on exit: requests are gone */
+extern ngx_uint_t                   ngx_geostream_kafka_exiting;
 
 
 #endif /* _NGX_GEOSTREAM_KAFKA_H_INCLUDED_ */

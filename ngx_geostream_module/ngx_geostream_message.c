@@ -17,8 +17,17 @@
 
 static int ngx_geostream_fail(ngx_geostream_error_t *err, const char *code,
     const char *fmt, ...);
-static const cJSON *ngx_geostream_number(const cJSON *obj, const char *key,
+static const char *ngx_geostream_json_end(const char *p, const char *last);
+static int ngx_geostream_position_check(ngx_geostream_position_t *pos,
+    ngx_geostream_error_t *err);
+static int ngx_geostream_feature_check(ngx_geostream_position_t *pos,
+    const cJSON *feature, ngx_geostream_error_t *err);
+static int ngx_geostream_entity_check(ngx_geostream_position_t *pos,
+    const cJSON *obj, ngx_geostream_error_t *err);
+static int ngx_geostream_coordinate(const cJSON *item, const char *what,
     double min, double max, double *value, ngx_geostream_error_t *err);
+static int ngx_geostream_record_fail(ngx_geostream_error_t *err, size_t i);
+static int ngx_geostream_is_member(const char *key, const char **keys);
 
 
 static int
@@ -37,13 +46,24 @@ ngx_geostream_fail(ngx_geostream_error_t *err, const char *code,
 }
 
 
+/* skips the whitespace JSON allows after a value */
+static const char *
+ngx_geostream_json_end(const char *p, const char *last)
+{
+    while (p < last && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+    {
+        p++;
+    }
+
+    return p;
+}
+
+
 int
 ngx_geostream_position_parse(ngx_geostream_position_t *pos,
     const unsigned char *data, size_t len, ngx_geostream_error_t *err)
 {
-    double        ts;
-    const char   *end, *last;
-    const cJSON  *name, *id, *item;
+    const char  *end;
 
     memset(pos, 0, sizeof(ngx_geostream_position_t));
     pos->ts = -1;
@@ -63,82 +83,17 @@ ngx_geostream_position_parse(ngx_geostream_position_t *pos,
     }
 
     /* one JSON value and nothing after it but whitespace */
-    last = (const char *) data + len;
+    end = ngx_geostream_json_end(end, (const char *) data + len);
 
-    while (end < last
-           && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
-    {
-        end++;
-    }
-
-    if (end != last) {
+    if (end != (const char *) data + len) {
         ngx_geostream_fail(err, "invalid_json",
                            "unexpected data after the JSON value at byte %zu",
                            (size_t) (end - (const char *) data));
         goto failed;
     }
 
-    if (!cJSON_IsObject(pos->root)) {
-        ngx_geostream_fail(err, "invalid_message",
-                           "the message must be a JSON object");
+    if (ngx_geostream_position_check(pos, err) != 0) {
         goto failed;
-    }
-
-    name = cJSON_GetObjectItemCaseSensitive(pos->root, "name");
-
-    if (!cJSON_IsString(name) || name->valuestring[0] == '\0') {
-        ngx_geostream_fail(err, "invalid_message",
-                           "\"name\" must be a non-empty string");
-        goto failed;
-    }
-
-    pos->name = name->valuestring;
-    pos->name_len = strlen(name->valuestring);
-
-    if (pos->name_len > NGX_GEOSTREAM_NAME_MAX) {
-        ngx_geostream_fail(err, "invalid_message",
-                           "\"name\" must be at most %d bytes",
-                           NGX_GEOSTREAM_NAME_MAX);
-        goto failed;
-    }
-
-    if (ngx_geostream_number(pos->root, "lat", -90, 90, &pos->lat, err)
-        == NULL
-        || ngx_geostream_number(pos->root, "lon", -180, 180, &pos->lon, err)
-           == NULL)
-    {
-        goto failed;
-    }
-
-    id = cJSON_GetObjectItemCaseSensitive(pos->root, "message_id");
-
-    if (id != NULL) {
-        if (!cJSON_IsString(id) && !cJSON_IsNumber(id)) {
-            ngx_geostream_fail(err, "invalid_message",
-                               "\"message_id\" must be a string or a number");
-            goto failed;
-        }
-
-        pos->message_id = id;
-    }
-
-    item = cJSON_GetObjectItemCaseSensitive(pos->root, "ts");
-
-    if (item != NULL) {
-        if (ngx_geostream_number(pos->root, "ts", 0, NGX_GEOSTREAM_TS_MAX,
-                                 &ts, err)
-            == NULL)
-        {
-            goto failed;
-        }
-
-        if (ts != floor(ts)) {
-            ngx_geostream_fail(err, "invalid_message",
-                               "\"ts\" must be whole milliseconds");
-            goto failed;
-        }
-
-        pos->ts = (int64_t) ts;
     }
 
     return 0;
@@ -152,28 +107,171 @@ failed:
 }
 
 
-static const cJSON *
-ngx_geostream_number(const cJSON *obj, const char *key, double min,
+/* validates pos->root and fills the rest of "pos" from it */
+static int
+ngx_geostream_position_check(ngx_geostream_position_t *pos,
+    ngx_geostream_error_t *err)
+{
+    const cJSON  *root, *item;
+
+    root = pos->root;
+    pos->ts = -1;
+
+    if (!cJSON_IsObject(root)) {
+        return ngx_geostream_fail(err, "invalid_message",
+                                  "the message must be a JSON object");
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(root, "type");
+
+    if (cJSON_IsString(item) && strcmp(item->valuestring, "Feature") == 0) {
+        return ngx_geostream_feature_check(pos, root, err);
+    }
+
+    pos->members = root;
+
+    if (ngx_geostream_coordinate(cJSON_GetObjectItemCaseSensitive(root,
+                                                                  "lat"),
+                                 "\"lat\"", -90, 90, &pos->lat, err)
+        != 0
+        || ngx_geostream_coordinate(cJSON_GetObjectItemCaseSensitive(root,
+                                                                     "lon"),
+                                    "\"lon\"", -180, 180, &pos->lon, err)
+           != 0)
+    {
+        return -1;
+    }
+
+    return ngx_geostream_entity_check(pos, root, err);
+}
+
+
+/*
+ * The entity's members: "name", "message_id", "ts", in a plain message or
+ * in a Feature's "properties".
+ */
+static int
+ngx_geostream_entity_check(ngx_geostream_position_t *pos, const cJSON *obj,
+    ngx_geostream_error_t *err)
+{
+    double        ts;
+    const cJSON  *name, *id, *item;
+
+    ts = 0;
+    name = cJSON_GetObjectItemCaseSensitive(obj, "name");
+    id = cJSON_GetObjectItemCaseSensitive(obj, "message_id");
+    item = cJSON_GetObjectItemCaseSensitive(obj, "ts");
+
+    if (!cJSON_IsString(name) || name->valuestring[0] == '\0') {
+        return ngx_geostream_fail(err, "invalid_message",
+                                  "\"name\" must be a non-empty string");
+    }
+
+    pos->name = name->valuestring;
+    pos->name_len = strlen(name->valuestring);
+
+    if (pos->name_len > NGX_GEOSTREAM_NAME_MAX) {
+        return ngx_geostream_fail(err, "invalid_message",
+                                  "\"name\" must be at most %d bytes",
+                                  NGX_GEOSTREAM_NAME_MAX);
+    }
+
+    if (id != NULL) {
+        if (!cJSON_IsString(id) && !cJSON_IsNumber(id)) {
+            return ngx_geostream_fail(err, "invalid_message",
+                               "\"message_id\" must be a string or a number");
+        }
+
+        pos->message_id = id;
+    }
+
+    if (item != NULL) {
+        if (ngx_geostream_coordinate(item, "\"ts\"", 0, NGX_GEOSTREAM_TS_MAX,
+                                     &ts, err)
+            != 0)
+        {
+            return -1;
+        }
+
+        if (ts != floor(ts)) {
+            return ngx_geostream_fail(err, "invalid_message",
+                                      "\"ts\" must be whole milliseconds");
+        }
+
+        pos->ts = (int64_t) ts;
+    }
+
+    return 0;
+}
+
+
+/*
+ * A GeoJSON Feature: a Point geometry ([lon, lat], GeoJSON's order) and
+ * the entity in "properties", which then play the part of the message's
+ * members.
+ */
+static int
+ngx_geostream_feature_check(ngx_geostream_position_t *pos,
+    const cJSON *feature, ngx_geostream_error_t *err)
+{
+    const cJSON  *geometry, *type, *coordinates, *properties;
+
+    geometry = cJSON_GetObjectItemCaseSensitive(feature, "geometry");
+    type = cJSON_GetObjectItemCaseSensitive(geometry, "type");
+    coordinates = cJSON_GetObjectItemCaseSensitive(geometry, "coordinates");
+
+    if (!cJSON_IsString(type) || strcmp(type->valuestring, "Point") != 0
+        || !cJSON_IsArray(coordinates)
+        || cJSON_GetArraySize(coordinates) < 2)
+    {
+        return ngx_geostream_fail(err, "invalid_message",
+                                  "a Feature needs a Point geometry with "
+                                  "[lon, lat] coordinates");
+    }
+
+    if (ngx_geostream_coordinate(cJSON_GetArrayItem(coordinates, 1),
+                                 "the latitude (coordinates[1])", -90, 90,
+                                 &pos->lat, err)
+        != 0
+        || ngx_geostream_coordinate(cJSON_GetArrayItem(coordinates, 0),
+                                    "the longitude (coordinates[0])",
+                                    -180, 180, &pos->lon, err)
+           != 0)
+    {
+        return -1;
+    }
+
+    properties = cJSON_GetObjectItemCaseSensitive(feature, "properties");
+
+    if (!cJSON_IsObject(properties)) {
+        return ngx_geostream_fail(err, "invalid_message",
+                                  "a Feature needs \"properties\" with "
+                                  "a \"name\"");
+    }
+
+    pos->members = properties;
+
+    return ngx_geostream_entity_check(pos, properties, err);
+}
+
+
+static int
+ngx_geostream_coordinate(const cJSON *item, const char *what, double min,
     double max, double *value, ngx_geostream_error_t *err)
 {
-    const cJSON  *item;
-
-    item = cJSON_GetObjectItemCaseSensitive(obj, key);
-
     if (!cJSON_IsNumber(item)
         || !isfinite(item->valuedouble)
         || item->valuedouble < min
         || item->valuedouble > max)
     {
-        ngx_geostream_fail(err, "invalid_message",
-                           "\"%s\" must be a number from %g to %g",
-                           key, min, max);
-        return NULL;
+        return ngx_geostream_fail(err, "invalid_message",
+                                  "%s must be a number from %g to %g",
+                                  what, min, max);
     }
 
     *value = item->valuedouble;
 
-    return item;
+    return 0;
 }
 
 
@@ -185,26 +283,211 @@ ngx_geostream_position_free(ngx_geostream_position_t *pos)
 }
 
 
-char *
-ngx_geostream_position_reply(const ngx_geostream_position_t *pos,
-    const unsigned char *topic, size_t topic_len)
+/* prefixes an error's detail with the index of the record it is about */
+static int
+ngx_geostream_record_fail(ngx_geostream_error_t *err, size_t i)
 {
-    char   *json, *topic_str;
-    cJSON  *reply, *id;
+    int   n;
+    char  prefix[32];
 
-    topic_str = malloc(topic_len + 1);
-    if (topic_str == NULL) {
-        return NULL;
+    /* details are short; a long one loses its end, never the index */
+    n = snprintf(prefix, sizeof(prefix), "record %zu: ", i);
+
+    memmove(err->detail + n, err->detail, sizeof(err->detail) - n);
+    memcpy(err->detail, prefix, n);
+    err->detail[sizeof(err->detail) - 1] = '\0';
+
+    return -1;
+}
+
+
+int
+ngx_geostream_records_parse(ngx_geostream_record_t **records, size_t *n,
+    int *batch, const unsigned char *data, size_t len, int ndjson,
+    ngx_geostream_error_t *err)
+{
+    size_t                   i, count, line_len;
+    cJSON                   *array;
+    const char              *end;
+    const unsigned char     *p, *line, *last;
+    ngx_geostream_record_t  *recs;
+
+    *records = NULL;
+    *n = 0;
+    *batch = ndjson;
+
+    last = data + len;
+    recs = NULL;
+    count = 0;
+
+    if (ndjson) {
+        /* first count the records, then parse each line in place */
+        for (p = data; p < last; p = line + line_len + 1) {
+            line = p;
+            end = memchr(p, '\n', last - p);
+            line_len = end ? (size_t) ((const unsigned char *) end - p)
+                           : (size_t) (last - p);
+
+            if (ngx_geostream_json_end((const char *) line,
+                                       (const char *) line + line_len)
+                != (const char *) line + line_len)
+            {
+                count++;
+            }
+        }
+
+        if (count == 0) {
+            return ngx_geostream_fail(err, "invalid_json",
+                                      "the batch has no records");
+        }
+
+        recs = calloc(count, sizeof(ngx_geostream_record_t));
+        if (recs == NULL) {
+            return ngx_geostream_fail(err, "internal_error", "out of memory");
+        }
+
+        i = 0;
+
+        for (p = data; p < last; p = line + line_len + 1) {
+            line = p;
+            end = memchr(p, '\n', last - p);
+            line_len = end ? (size_t) ((const unsigned char *) end - p)
+                           : (size_t) (last - p);
+
+            if (ngx_geostream_json_end((const char *) line,
+                                       (const char *) line + line_len)
+                == (const char *) line + line_len)
+            {
+                continue;                       /* a blank line */
+            }
+
+            if (line_len && line[line_len - 1] == '\r') {
+                line_len--;
+            }
+
+            if (ngx_geostream_position_parse(&recs[i].pos, line, line_len,
+                                             err)
+                != 0)
+            {
+                ngx_geostream_records_free(recs, i);
+                return ngx_geostream_record_fail(err, i);
+            }
+
+            recs[i].value = line;
+            recs[i].value_len = line_len;
+            i++;
+        }
+
+        *records = recs;
+        *n = count;
+
+        return 0;
     }
 
-    memcpy(topic_str, topic, topic_len);
-    topic_str[topic_len] = '\0';
+    recs = calloc(1, sizeof(ngx_geostream_record_t));
+    if (recs == NULL) {
+        return ngx_geostream_fail(err, "internal_error", "out of memory");
+    }
 
-    json = NULL;
+    if (ngx_geostream_position_parse(&recs[0].pos, data, len, err) == 0) {
+        recs[0].value = data;
+        recs[0].value_len = len;
+        *records = recs;
+        *n = 1;
+        return 0;
+    }
+
+    /* not a single position: a JSON array of them is a batch */
+    free(recs);
+
+    end = (const char *) data;
+    end = ngx_geostream_json_end(end, (const char *) last);
+
+    if (end == (const char *) last || *end != '[') {
+        return -1;
+    }
+
+    array = cJSON_ParseWithLengthOpts((const char *) data, len, &end, 0);
+
+    /* "err" already says what is wrong with it as a single value */
+    if (array == NULL || !cJSON_IsArray(array)
+        || ngx_geostream_json_end(end, (const char *) last)
+           != (const char *) last)
+    {
+        cJSON_Delete(array);
+        return -1;
+    }
+
+    *batch = 1;
+    count = (size_t) cJSON_GetArraySize(array);
+
+    if (count == 0) {
+        cJSON_Delete(array);
+        return ngx_geostream_fail(err, "invalid_json",
+                                  "the batch has no records");
+    }
+
+    recs = calloc(count, sizeof(ngx_geostream_record_t));
+    if (recs == NULL) {
+        cJSON_Delete(array);
+        return ngx_geostream_fail(err, "internal_error", "out of memory");
+    }
+
+    for (i = 0; i < count; i++) {
+        recs[i].pos.root = cJSON_DetachItemFromArray(array, 0);
+
+        if (ngx_geostream_position_check(&recs[i].pos, err) != 0) {
+            ngx_geostream_records_free(recs, i + 1);
+            cJSON_Delete(array);
+            return ngx_geostream_record_fail(err, i);
+        }
+
+        /* an element's bytes are not contiguous in the body: print it */
+        recs[i].printed = cJSON_PrintUnformatted(recs[i].pos.root);
+
+        if (recs[i].printed == NULL) {
+            ngx_geostream_records_free(recs, i + 1);
+            cJSON_Delete(array);
+            return ngx_geostream_fail(err, "internal_error",
+                                      "out of memory");
+        }
+
+        recs[i].value = (const unsigned char *) recs[i].printed;
+        recs[i].value_len = strlen(recs[i].printed);
+    }
+
+    cJSON_Delete(array);
+
+    *records = recs;
+    *n = count;
+
+    return 0;
+}
+
+
+void
+ngx_geostream_records_free(ngx_geostream_record_t *records, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        ngx_geostream_position_free(&records[i].pos);
+        free(records[i].printed);
+    }
+
+    free(records);
+}
+
+
+cJSON *
+ngx_geostream_reply(const ngx_geostream_position_t *pos, const char *topic,
+    int32_t partition, int64_t offset, const char *error)
+{
+    cJSON  *reply, *id;
 
     reply = cJSON_CreateObject();
     if (reply == NULL) {
-        goto done;
+        return NULL;
     }
 
     id = pos->message_id ? cJSON_Duplicate(pos->message_id, 0)
@@ -213,70 +496,86 @@ ngx_geostream_position_reply(const ngx_geostream_position_t *pos,
     if (cJSON_AddStringToObject(reply, "name", pos->name) == NULL
         || id == NULL
         || !cJSON_AddItemToObject(reply, "message_id", id)
-        || cJSON_AddStringToObject(reply, "topic", topic_str) == NULL)
+        || cJSON_AddStringToObject(reply, "topic", topic) == NULL
+        || (partition >= 0
+            && (cJSON_AddNumberToObject(reply, "partition", partition)
+                == NULL
+                || cJSON_AddNumberToObject(reply, "offset", (double) offset)
+                   == NULL))
+        || (error != NULL
+            && cJSON_AddStringToObject(reply, "error", error) == NULL))
     {
-        goto done;
+        cJSON_Delete(reply);
+        return NULL;
     }
 
-    json = cJSON_PrintUnformatted(reply);
+    return reply;
+}
 
-done:
 
-    cJSON_Delete(reply);
-    free(topic_str);
+static int
+ngx_geostream_is_member(const char *key, const char **keys)
+{
+    for ( /* void */ ; *keys; keys++) {
+        if (strcmp(key, *keys) == 0) {
+            return 1;
+        }
+    }
 
-    return json;
+    return 0;
 }
 
 
 char *
 ngx_geostream_position_event(const ngx_geostream_position_t *pos,
-    const unsigned char *topic, size_t topic_len)
+    const char *topic)
 {
-    char    *json, *members;
-    size_t   len, members_len;
-    cJSON   *item;
+    char          *json;
+    cJSON         *event;
+    const cJSON   *item;
 
-    /*
-     * The event is the message with "topic" first; a "topic" member of the
-     * message itself would contradict it, so it is left out.
-     */
-    item = cJSON_DetachItemFromObjectCaseSensitive(pos->root, "topic");
-    cJSON_Delete(item);
+    static const char  *own[] = {
+        "topic", "name", "message_id", "lat", "lon", NULL
+    };
 
-    members = cJSON_PrintUnformatted(pos->root);
-    if (members == NULL) {
+    event = cJSON_CreateObject();
+    if (event == NULL) {
         return NULL;
     }
 
-    /* members is "{...}": reuse everything after its opening brace */
-    members_len = strlen(members) - 1;
-    len = sizeof("{\"topic\":\"\",") - 1 + topic_len + members_len + 1;
+    json = NULL;
 
-    json = malloc(len);
-    if (json == NULL) {
-        free(members);
-        return NULL;
+    if (cJSON_AddStringToObject(event, "topic", topic) == NULL
+        || cJSON_AddStringToObject(event, "name", pos->name) == NULL
+        || (pos->message_id != NULL
+            && !cJSON_AddItemReferenceToObject(event, "message_id",
+                                               (cJSON *) pos->message_id))
+        || cJSON_AddNumberToObject(event, "lat", pos->lat) == NULL
+        || cJSON_AddNumberToObject(event, "lon", pos->lon) == NULL)
+    {
+        goto done;
     }
 
-    len = 0;
-    memcpy(json, "{\"topic\":\"", sizeof("{\"topic\":\"") - 1);
-    len += sizeof("{\"topic\":\"") - 1;
+    /* the message's other members follow, shared, not copied */
+    cJSON_ArrayForEach(item, pos->members) {
+        if (item->string == NULL || ngx_geostream_is_member(item->string, own))
+        {
+            continue;
+        }
 
-    /* topics are validated: [a-zA-Z0-9._-] needs no escaping */
-    memcpy(json + len, topic, topic_len);
-    len += topic_len;
-    json[len++] = '"';
-
-    if (members_len > 1) {
-        json[len++] = ',';
+        if (!cJSON_AddItemReferenceToObject(event, item->string,
+                                            (cJSON *) item))
+        {
+            goto done;
+        }
     }
 
-    memcpy(json + len, members + 1, members_len);
-    len += members_len;
-    json[len] = '\0';
+    json = cJSON_PrintUnformatted(event);
 
-    free(members);
+done:
+
+    /* references are not freed with the event */
+    cJSON_Delete(event);
 
     return json;
 }

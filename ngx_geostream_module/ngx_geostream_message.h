@@ -30,9 +30,14 @@ typedef struct {
 } ngx_geostream_error_t;
 
 
-/* a validated position; all pointers point into "root" */
+/*
+ * A validated position.  All pointers point into "root", which the
+ * position owns.  "members" is the object whose other members travel with
+ * the position: the message itself, or a GeoJSON Feature's "properties".
+ */
 typedef struct {
     cJSON          *root;
+    const cJSON    *members;
     const char     *name;
     size_t          name_len;
     const cJSON    *message_id;    /* string or number, NULL when absent */
@@ -42,25 +47,56 @@ typedef struct {
 } ngx_geostream_position_t;
 
 
+/* one record of a produce request: a position and the bytes to store */
+typedef struct {
+    ngx_geostream_position_t   pos;
+    const unsigned char       *value;
+    size_t                     value_len;
+    char                      *printed;    /* owns "value" when not NULL */
+} ngx_geostream_record_t;
+
+
 /*
- * Parses and validates one position message.  Returns 0 and fills "pos"
- * (release it with ngx_geostream_position_free()), or -1 and fills "err".
+ * Parses and validates one position message: a single JSON value, either
+ * an object with "name", "lat", "lon" (and optional "message_id", "ts"),
+ * or a GeoJSON Feature with a Point geometry and "properties.name".
+ * Returns 0 and fills "pos" (release it with ngx_geostream_position_free()),
+ * or -1 and fills "err".
  */
 int ngx_geostream_position_parse(ngx_geostream_position_t *pos,
     const unsigned char *data, size_t len, ngx_geostream_error_t *err);
 
 void ngx_geostream_position_free(ngx_geostream_position_t *pos);
 
-/* the producer's answer: {"name":...,"message_id":...,"topic":...} */
-char *ngx_geostream_position_reply(const ngx_geostream_position_t *pos,
-    const unsigned char *topic, size_t topic_len);
+/*
+ * Parses a produce request's body into records: one JSON value (one
+ * record), a JSON array of them, or, with "ndjson" set, one per line.
+ * All or nothing: on error nothing is returned and "err" names the index
+ * of the first bad record.  "*batch" tells whether the body was a batch
+ * (array or NDJSON), which the answer mirrors.
+ */
+int ngx_geostream_records_parse(ngx_geostream_record_t **records,
+    size_t *n, int *batch, const unsigned char *data, size_t len,
+    int ndjson, ngx_geostream_error_t *err);
+
+void ngx_geostream_records_free(ngx_geostream_record_t *records, size_t n);
 
 /*
- * What subscribers receive: {"topic":...} followed by every member of the
- * message ("name", "message_id", "lat", "lon" and any others).
+ * One record's answer: {"name":...,"message_id":...,"topic":...}, plus
+ * "partition" and "offset" when partition >= 0, plus "error" when not
+ * NULL.  "topic" is NUL-terminated.
+ */
+cJSON *ngx_geostream_reply(const ngx_geostream_position_t *pos,
+    const char *topic, int32_t partition, int64_t offset,
+    const char *error);
+
+/*
+ * What subscribers receive: {"topic","name","message_id","lat","lon"}
+ * ("message_id" only when the message has one), then the message's other
+ * members.  "topic" is NUL-terminated.
  */
 char *ngx_geostream_position_event(const ngx_geostream_position_t *pos,
-    const unsigned char *topic, size_t topic_len);
+    const char *topic);
 
 /* {"error":"<code>","detail":"<detail>"} */
 char *ngx_geostream_error_json(const ngx_geostream_error_t *err);

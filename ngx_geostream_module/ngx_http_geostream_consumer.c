@@ -117,11 +117,8 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rc == NGX_DECLINED) {
-        return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_topic",
-                                   "a topic is 1 to 249 of a-z, A-Z, 0-9, "
-                                   "'.', '_' and '-'");
+    if (rc != NGX_OK) {
+        return ngx_http_geostream_topic_error(r, rc, &name);
     }
 
     topic = ngx_http_geostream_topic_get(&name, r->connection->log);

@@ -24,6 +24,10 @@ static char *ngx_http_geostream_location(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_geostream_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_geostream_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_geostream_topics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_geostream_init_process(ngx_cycle_t *cycle);
 static void ngx_http_geostream_exit_process(ngx_cycle_t *cycle);
 
@@ -70,6 +74,27 @@ static ngx_command_t  ngx_http_geostream_commands[] = {
       ngx_http_geostream_location,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_geostream_loc_conf_t, produce),
+      NULL },
+
+    { ngx_string("geostream_produce_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_geostream_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("geostream_produce_wait"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_geostream_loc_conf_t, wait),
+      NULL },
+
+    { ngx_string("geostream_topics"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_geostream_topics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("geostream_consume"),
@@ -201,6 +226,11 @@ ngx_http_geostream_create_loc_conf(ngx_conf_t *cf)
      *     glcf->status = 0;
      */
 
+    glcf->key = NGX_CONF_UNSET_PTR;
+    glcf->wait = NGX_CONF_UNSET;
+#if (NGX_PCRE)
+    glcf->topics = NGX_CONF_UNSET_PTR;
+#endif
     glcf->heartbeat = NGX_CONF_UNSET_MSEC;
     glcf->lifetime = NGX_CONF_UNSET_MSEC;
     glcf->backlog = NGX_CONF_UNSET_SIZE;
@@ -217,6 +247,11 @@ ngx_http_geostream_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_http_geostream_main_conf_t  *gmcf;
 
+    ngx_conf_merge_ptr_value(conf->key, prev->key, NULL);
+    ngx_conf_merge_value(conf->wait, prev->wait, 0);
+#if (NGX_PCRE)
+    ngx_conf_merge_ptr_value(conf->topics, prev->topics, NULL);
+#endif
     ngx_conf_merge_msec_value(conf->heartbeat, prev->heartbeat,
                               NGX_HTTP_GEOSTREAM_HEARTBEAT);
     ngx_conf_merge_msec_value(conf->lifetime, prev->lifetime, 0);
@@ -350,6 +385,80 @@ ngx_http_geostream_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static char *
+ngx_http_geostream_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_geostream_loc_conf_t  *glcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (glcf->key != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    glcf->key = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (glcf->key == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = glcf->key;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* geostream_topics REGEX: the topics a location may produce to or consume */
+static char *
+ngx_http_geostream_topics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+#if (NGX_PCRE)
+    ngx_http_geostream_loc_conf_t  *glcf = conf;
+
+    u_char               errstr[NGX_MAX_CONF_ERRSTR];
+    ngx_str_t           *value;
+    ngx_regex_compile_t  rc;
+
+    if (glcf->topics != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
+
+    rc.pattern = value[1];
+    rc.pool = cf->pool;
+    rc.err.len = NGX_MAX_CONF_ERRSTR;
+    rc.err.data = errstr;
+
+    if (ngx_regex_compile(&rc) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V", &rc.err);
+        return NGX_CONF_ERROR;
+    }
+
+    glcf->topics = rc.regex;
+
+    return NGX_CONF_OK;
+
+#else
+
+    return "requires PCRE, and nginx was built without it";
+
+#endif
+}
+
+
 static ngx_int_t
 ngx_http_geostream_init_process(ngx_cycle_t *cycle)
 {
@@ -367,7 +476,8 @@ ngx_http_geostream_init_process(ngx_cycle_t *cycle)
      * its produce requests answer 503.
      */
     (void) ngx_geostream_kafka_init_process(cycle, &gmcf->kafka,
-                                          ngx_http_geostream_consumer_dispatch);
+                                        ngx_http_geostream_producer_delivered,
+                                        ngx_http_geostream_consumer_dispatch);
 
     return NGX_OK;
 }
@@ -448,13 +558,19 @@ ngx_http_geostream_send_error(ngx_http_request_t *r, ngx_uint_t status,
 
 
 /*
- * Evaluates a location's topic; NGX_DECLINED when the result is not a
- * valid Kafka topic name (variables can produce anything).
+ * Evaluates a location's topic: NGX_DECLINED when the result is not a
+ * valid Kafka topic name (variables can produce anything), NGX_ABORT when
+ * geostream_topics does not allow it.
  */
 ngx_int_t
 ngx_http_geostream_topic(ngx_http_request_t *r, ngx_http_complex_value_t *cv,
     ngx_str_t *topic)
 {
+#if (NGX_PCRE)
+    ngx_int_t                       rc;
+#endif
+    ngx_http_geostream_loc_conf_t  *glcf;
+
     if (ngx_http_complex_value(r, cv, topic) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -463,7 +579,84 @@ ngx_http_geostream_topic(ngx_http_request_t *r, ngx_http_complex_value_t *cv,
         return NGX_DECLINED;
     }
 
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_geostream_module);
+
+#if (NGX_PCRE)
+    if (glcf->topics) {
+        rc = ngx_regex_exec(glcf->topics, topic, NULL, 0);
+
+        if (rc == NGX_REGEX_NO_MATCHED) {
+            return NGX_ABORT;
+        }
+
+        if (rc < 0) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          ngx_regex_exec_n " failed: %i on \"%V\"",
+                          rc, topic);
+            return NGX_ERROR;
+        }
+    }
+#else
+    (void) glcf;
+#endif
+
     return NGX_OK;
+}
+
+
+/* the answer to a topic that ngx_http_geostream_topic() refused */
+ngx_int_t
+ngx_http_geostream_topic_error(ngx_http_request_t *r, ngx_int_t rc,
+    ngx_str_t *topic)
+{
+    if (rc == NGX_DECLINED) {
+        return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_topic",
+                                   "a topic is 1 to 249 of a-z, A-Z, 0-9, "
+                                   "'.', '_' and '-'");
+    }
+
+    /* a valid topic name needs no escaping in JSON */
+    return ngx_http_geostream_send_error(r, NGX_HTTP_FORBIDDEN,
+                                         "topic_not_allowed",
+                                         "topic \"%*s\" is not allowed here",
+                                         (int) topic->len, topic->data);
+}
+
+
+/* the media type of "type" (parameters such as charset aside) is "mime" */
+ngx_uint_t
+ngx_http_geostream_is_type(ngx_str_t *type, const char *mime)
+{
+    size_t  len;
+
+    len = ngx_strlen(mime);
+
+    if (type->len < len
+        || ngx_strncasecmp(type->data, (u_char *) mime, len) != 0)
+    {
+        return 0;
+    }
+
+    return type->len == len || type->data[len] == ';'
+           || type->data[len] == ' ';
+}
+
+
+/* NGX_OK when the request body is newline-delimited JSON */
+ngx_int_t
+ngx_http_geostream_ndjson(ngx_http_request_t *r)
+{
+    if (r->headers_in.content_type
+        && (ngx_http_geostream_is_type(&r->headers_in.content_type->value,
+                                       "application/x-ndjson")
+            || ngx_http_geostream_is_type(&r->headers_in.content_type->value,
+                                          "application/jsonl")))
+    {
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
 }
 
 

@@ -23,7 +23,12 @@ typedef struct {
 
 typedef struct {
     ngx_http_complex_value_t   *produce;
+    ngx_http_complex_value_t   *key;
+    ngx_flag_t                  wait;
     ngx_http_complex_value_t   *consume;
+#if (NGX_PCRE)
+    ngx_regex_t                *topics;         /* allow-list */
+#endif
     ngx_flag_t                  status;
     ngx_msec_t                  heartbeat;
     ngx_msec_t                  lifetime;
@@ -35,6 +40,7 @@ extern ngx_module_t  ngx_http_geostream_module;
 
 
 ngx_int_t ngx_http_geostream_producer_handler(ngx_http_request_t *r);
+void ngx_http_geostream_producer_delivered(const rd_kafka_message_t *msg);
 ngx_int_t ngx_http_geostream_consumer_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_geostream_status_handler(ngx_http_request_t *r);
 
@@ -52,6 +58,10 @@ ngx_int_t ngx_http_geostream_add_header(ngx_http_request_t *r, char *key,
     char *value);
 ngx_int_t ngx_http_geostream_topic(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, ngx_str_t *topic);
+ngx_int_t ngx_http_geostream_topic_error(ngx_http_request_t *r,
+    ngx_int_t rc, ngx_str_t *topic);
+ngx_int_t ngx_http_geostream_ndjson(ngx_http_request_t *r);
+ngx_uint_t ngx_http_geostream_is_type(ngx_str_t *type, const char *mime);
 
 
 #endif /* _NGX_HTTP_GEOSTREAM_MODULE_H_INCLUDED_ */

@@ -1,24 +1,89 @@
 /*
- * The producer location: POST /producer/{topic} with a position, which is
- * validated and handed to Kafka keyed by the entity's name, so that one
- * entity's positions stay in order within a partition.
+ * The producer location: POST /producer/{topic} with a position (or a
+ * batch of them), validated and handed to Kafka keyed by the entity's
+ * name, so that one entity's positions stay in order within a partition.
+ *
+ * Nothing is answered that is not true: 202 means librdkafka holds the
+ * message (and the topic is known to exist), 200 means Kafka acknowledged
+ * it (geostream_produce_wait), and anything Kafka refuses is answered with
+ * the reason.
  */
 
 #include "ngx_http_geostream_module.h"
 
 
+/* at most this many topics' handles are kept per worker */
+#define NGX_HTTP_GEOSTREAM_TOPICS_MAX   1024
+
+
+/* a topic's producer handle, cached per worker */
+typedef struct {
+    ngx_queue_t                       queue;
+    ngx_str_t                         name;        /* NUL-terminated */
+    rd_kafka_topic_t                 *rkt;
+    unsigned                          confirmed:1; /* a delivery succeeded */
+} ngx_http_geostream_ptopic_t;
+
+
+typedef struct ngx_http_geostream_pending_s  ngx_http_geostream_pending_t;
+
+/* what became of one record */
+typedef struct {
+    ngx_http_geostream_pending_t     *pending;
+    int32_t                           partition;
+    int64_t                           offset;
+    rd_kafka_resp_err_t               err;
+} ngx_http_geostream_delivery_t;
+
+
+/*
+ * A request that waits for its delivery reports.  It may outlive the
+ * request (a client that hangs up), so it is not in the request's pool.
+ */
+struct ngx_http_geostream_pending_s {
+    ngx_http_request_t               *request;    /* NULL: client gone */
+    ngx_http_geostream_ptopic_t      *topic;
+    ngx_geostream_record_t           *records;
+    size_t                            nrecords;
+    ngx_http_geostream_delivery_t    *deliveries;
+    size_t                            outstanding;
+    ngx_pool_cleanup_t               *cleanup;
+    unsigned                          batch:1;
+    unsigned                          report_offsets:1;
+};
+
+
+static ngx_int_t ngx_http_geostream_producer_check(ngx_http_request_t *r,
+    ngx_str_t *topic);
 static void ngx_http_geostream_producer_body(ngx_http_request_t *r);
 static u_char *ngx_http_geostream_read_body(ngx_http_request_t *r,
     size_t *len);
-static ngx_int_t ngx_http_geostream_produce(ngx_http_request_t *r,
-    ngx_str_t *topic, ngx_geostream_position_t *pos, u_char *body,
-    size_t len);
+static ngx_http_geostream_ptopic_t *ngx_http_geostream_ptopic(
+    ngx_str_t *name, ngx_log_t *log);
+static void ngx_http_geostream_produce(ngx_http_request_t *r,
+    ngx_http_geostream_pending_t *p, ngx_str_t *key);
+static void ngx_http_geostream_pending_cleanup(void *data);
+static void ngx_http_geostream_pending_free(ngx_http_geostream_pending_t *p);
+static ngx_int_t ngx_http_geostream_answer(ngx_http_request_t *r,
+    ngx_http_geostream_pending_t *p);
+static ngx_uint_t ngx_http_geostream_kafka_status(rd_kafka_resp_err_t err,
+    const char **code);
+static void ngx_http_geostream_hold(ngx_event_t *ev);
+
+
+static ngx_queue_t   ngx_http_geostream_ptopics;
+static ngx_uint_t    ngx_http_geostream_nptopics;
+
+/* requests waiting for delivery reports; they hold a stopping worker */
+static ngx_uint_t    ngx_http_geostream_waiting;
+static ngx_event_t   ngx_http_geostream_hold_ev;
 
 
 ngx_int_t
 ngx_http_geostream_producer_handler(ngx_http_request_t *r)
 {
     ngx_int_t  rc;
+    ngx_str_t  topic;
 
     if (r->method != NGX_HTTP_POST) {
         rc = ngx_http_discard_request_body(r);
@@ -35,6 +100,12 @@ ngx_http_geostream_producer_handler(ngx_http_request_t *r)
                                              "use POST to produce");
     }
 
+    /* everything that can be refused without the body is refused first */
+    rc = ngx_http_geostream_producer_check(r, &topic);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     rc = ngx_http_read_client_request_body(r,
                                            ngx_http_geostream_producer_body);
 
@@ -46,32 +117,72 @@ ngx_http_geostream_producer_handler(ngx_http_request_t *r)
 }
 
 
-static void
-ngx_http_geostream_producer_body(ngx_http_request_t *r)
+/* NGX_DECLINED to go on, or how the request was answered */
+static ngx_int_t
+ngx_http_geostream_producer_check(ngx_http_request_t *r, ngx_str_t *topic)
 {
-    size_t                          len;
-    u_char                         *body;
-    ngx_int_t                       rc;
-    ngx_str_t                       topic;
-    ngx_geostream_error_t           err;
-    ngx_geostream_position_t        pos;
-    ngx_http_geostream_loc_conf_t  *glcf;
+    ngx_int_t                        rc;
+    ngx_str_t                       *type;
+    ngx_http_geostream_loc_conf_t   *glcf;
+
+    if (r->headers_in.content_length_n < 0 && !r->headers_in.chunked) {
+        return ngx_http_geostream_send_error(r, NGX_HTTP_LENGTH_REQUIRED,
+                                   "length_required",
+                                   "send the body with Content-Length or "
+                                   "chunked");
+    }
+
+    type = r->headers_in.content_type ? &r->headers_in.content_type->value
+                                      : NULL;
+
+    if (type
+        && ngx_http_geostream_ndjson(r) == NGX_DECLINED
+        && !ngx_http_geostream_is_type(type, "application/json")
+        && !ngx_http_geostream_is_type(type, "application/geo+json"))
+    {
+        return ngx_http_geostream_send_error(r,
+                                   NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                   "unsupported_media_type",
+                                   "send application/json, "
+                                   "application/geo+json or "
+                                   "application/x-ndjson");
+    }
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_geostream_module);
 
-    rc = ngx_http_geostream_topic(r, glcf->produce, &topic);
+    rc = ngx_http_geostream_topic(r, glcf->produce, topic);
 
     if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rc == NGX_DECLINED) {
-        ngx_http_finalize_request(r,
-            ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                "invalid_topic",
-                                "a topic is 1 to 249 of a-z, A-Z, 0-9, "
-                                "'.', '_' and '-'"));
+    if (rc != NGX_OK) {
+        return ngx_http_geostream_topic_error(r, rc, topic);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_geostream_producer_body(ngx_http_request_t *r)
+{
+    int                              batch;
+    size_t                           len, n;
+    u_char                          *body;
+    ngx_int_t                        rc;
+    ngx_str_t                        topic, key, *keyp;
+    ngx_pool_cleanup_t              *cln;
+    ngx_geostream_error_t            err;
+    ngx_geostream_record_t          *records;
+    ngx_http_geostream_ptopic_t     *ptopic;
+    ngx_http_geostream_pending_t    *p;
+    ngx_http_geostream_loc_conf_t   *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_geostream_module);
+
+    if (ngx_http_complex_value(r, glcf->produce, &topic) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -81,18 +192,86 @@ ngx_http_geostream_producer_body(ngx_http_request_t *r)
         return;
     }
 
-    if (ngx_geostream_position_parse(&pos, body, len, &err) != 0) {
+    if (ngx_geostream_records_parse(&records, &n, &batch, body, len,
+                                    ngx_http_geostream_ndjson(r) == NGX_OK,
+                                    &err)
+        != 0)
+    {
         ngx_http_finalize_request(r,
             ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST, err.code,
                                           "%s", err.detail));
         return;
     }
 
-    rc = ngx_http_geostream_produce(r, &topic, &pos, body, len);
+    keyp = NULL;
 
-    ngx_geostream_position_free(&pos);
+    if (glcf->key) {
+        if (ngx_http_complex_value(r, glcf->key, &key) != NGX_OK) {
+            ngx_geostream_records_free(records, n);
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
 
-    ngx_http_finalize_request(r, rc);
+        keyp = &key;
+    }
+
+    ptopic = ngx_http_geostream_ptopic(&topic, r->connection->log);
+
+    p = ngx_calloc(sizeof(ngx_http_geostream_pending_t), r->connection->log);
+    if (p == NULL || ptopic == NULL) {
+        ngx_free(p);
+        ngx_geostream_records_free(records, n);
+        ngx_http_finalize_request(r,
+            ngx_http_geostream_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "kafka_unavailable",
+                                          "the kafka producer is not "
+                                          "running"));
+        return;
+    }
+
+    p->request = r;
+    p->topic = ptopic;
+    p->records = records;
+    p->nrecords = n;
+    p->batch = batch;
+    p->report_offsets = glcf->wait;
+
+    p->deliveries = ngx_calloc(n * sizeof(ngx_http_geostream_delivery_t),
+                               r->connection->log);
+    if (p->deliveries == NULL) {
+        ngx_http_geostream_pending_free(p);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_geostream_produce(r, p, keyp);
+
+    if (p->outstanding == 0) {
+        /* nothing to wait for: answered at once */
+        rc = ngx_http_geostream_answer(r, p);
+        ngx_http_geostream_pending_free(p);
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (ngx_http_geostream_waiting++ == 0) {
+        ngx_http_geostream_hold(&ngx_http_geostream_hold_ev);
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        /* the reports will find no request, and free "p" */
+        p->request = NULL;
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    cln->handler = ngx_http_geostream_pending_cleanup;
+    cln->data = p;
+    p->cleanup = cln;
+
+    /* notice a client that hangs up while it waits */
+    r->read_event_handler = ngx_http_test_reading;
 }
 
 
@@ -118,8 +297,9 @@ ngx_http_geostream_read_body(ngx_http_request_t *r, size_t *len)
     cl = r->request_body->bufs;
 
     if (cl->next == NULL && !cl->buf->in_file) {
+        /* an empty body comes as an empty buffer without memory */
         *len = cl->buf->last - cl->buf->pos;
-        return cl->buf->pos;
+        return *len ? cl->buf->pos : (u_char *) "";
     }
 
     size = 0;
@@ -162,67 +342,372 @@ ngx_http_geostream_read_body(ngx_http_request_t *r, size_t *len)
 }
 
 
-static ngx_int_t
-ngx_http_geostream_produce(ngx_http_request_t *r, ngx_str_t *topic,
-    ngx_geostream_position_t *pos, u_char *body, size_t len)
+static ngx_http_geostream_ptopic_t *
+ngx_http_geostream_ptopic(ngx_str_t *name, ngx_log_t *log)
 {
-    char                 *json, *topic_name;
-    ngx_int_t             rc;
-    rd_kafka_t           *rk;
-    rd_kafka_resp_err_t   err;
+    rd_kafka_t                   *rk;
+    ngx_queue_t                  *q;
+    rd_kafka_topic_conf_t        *tconf;
+    ngx_http_geostream_ptopic_t  *t;
 
     rk = ngx_geostream_kafka_producer();
-
     if (rk == NULL) {
-        return ngx_http_geostream_send_error(r,
-                                  NGX_HTTP_SERVICE_UNAVAILABLE,
-                                  "kafka_unavailable",
-                                  "the kafka producer is not running");
+        return NULL;
     }
 
-    topic_name = (char *) ngx_pnalloc(r->pool, topic->len + 1);
-    if (topic_name == NULL) {
+    if (ngx_http_geostream_ptopics.next == NULL) {
+        ngx_queue_init(&ngx_http_geostream_ptopics);
+    }
+
+    for (q = ngx_queue_head(&ngx_http_geostream_ptopics);
+         q != ngx_queue_sentinel(&ngx_http_geostream_ptopics);
+         q = ngx_queue_next(q))
+    {
+        t = ngx_queue_data(q, ngx_http_geostream_ptopic_t, queue);
+
+        if (t->name.len == name->len
+            && ngx_strncmp(t->name.data, name->data, name->len) == 0)
+        {
+            return t;
+        }
+    }
+
+    if (ngx_http_geostream_nptopics >= NGX_HTTP_GEOSTREAM_TOPICS_MAX) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "geostream: more than %d topics produced to by one "
+                      "worker; restrict them with geostream_topics",
+                      NGX_HTTP_GEOSTREAM_TOPICS_MAX);
+        return NULL;
+    }
+
+    t = ngx_calloc(sizeof(ngx_http_geostream_ptopic_t) + name->len + 1, log);
+    if (t == NULL) {
+        return NULL;
+    }
+
+    t->name.len = name->len;
+    t->name.data = (u_char *) (t + 1);
+    ngx_memcpy(t->name.data, name->data, name->len);
+    t->name.data[name->len] = '\0';
+
+    /* delivery reports find the cached topic through the handle */
+    tconf = rd_kafka_default_topic_conf_dup(rk);
+    if (tconf == NULL) {
+        ngx_free(t);
+        return NULL;
+    }
+
+    rd_kafka_topic_conf_set_opaque(tconf, t);
+
+    t->rkt = rd_kafka_topic_new(rk, (char *) t->name.data, tconf);
+    if (t->rkt == NULL) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "geostream: topic \"%V\": %s", name,
+                      rd_kafka_err2str(rd_kafka_last_error()));
+        ngx_free(t);
+        return NULL;
+    }
+
+    ngx_queue_insert_tail(&ngx_http_geostream_ptopics, &t->queue);
+    ngx_http_geostream_nptopics++;
+
+    return t;
+}
+
+
+/*
+ * Hands every record to librdkafka.  Delivery reports are awaited (the
+ * records get an opaque) when the location waits, and also while the
+ * topic is not known to exist: librdkafka takes messages for a topic that
+ * Kafka turns out not to have, and would only refuse them later.
+ */
+static void
+ngx_http_geostream_produce(ngx_http_request_t *r,
+    ngx_http_geostream_pending_t *p, ngx_str_t *key)
+{
+    size_t                           i;
+    ngx_uint_t                       wait;
+    rd_kafka_t                      *rk;
+    ngx_geostream_record_t          *rec;
+    rd_kafka_resp_err_t              err;
+    ngx_http_geostream_delivery_t   *d;
+
+    rk = ngx_geostream_kafka_producer();
+    wait = p->report_offsets || !p->topic->confirmed;
+
+    for (i = 0; i < p->nrecords; i++) {
+        rec = &p->records[i];
+        d = &p->deliveries[i];
+
+        d->pending = p;
+        d->partition = -1;
+        d->offset = -1;
+
+        err = rd_kafka_producev(rk,
+                    RD_KAFKA_V_RKT(p->topic->rkt),
+                    RD_KAFKA_V_KEY(key ? (void *) key->data
+                                       : (void *) rec->pos.name,
+                                   key ? key->len : rec->pos.name_len),
+                    RD_KAFKA_V_VALUE((void *) rec->value, rec->value_len),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                    RD_KAFKA_V_TIMESTAMP(rec->pos.ts > 0 ? rec->pos.ts : 0),
+                    RD_KAFKA_V_OPAQUE(wait ? d : NULL),
+                    RD_KAFKA_V_END);
+
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "geostream: cannot produce to topic \"%V\": %s",
+                          &p->topic->name, rd_kafka_err2str(err));
+
+            /* what was handed over stays; the rest is refused */
+            for ( /* void */ ; i < p->nrecords; i++) {
+                p->deliveries[i].err = err;
+            }
+
+            break;
+        }
+
+        ngx_geostream_kafka_stats.produced++;
+
+        if (wait) {
+            p->outstanding++;
+        }
+    }
+}
+
+
+/* a delivery report, served on the event loop by rd_kafka_poll() */
+void
+ngx_http_geostream_producer_delivered(const rd_kafka_message_t *msg)
+{
+    ngx_int_t                        rc;
+    ngx_connection_t                *c;
+    ngx_http_request_t              *r;
+    ngx_http_geostream_ptopic_t     *t;
+    ngx_http_geostream_pending_t    *p;
+    ngx_http_geostream_delivery_t   *d;
+
+    t = rd_kafka_topic_opaque(msg->rkt);
+
+    if (t != NULL && msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        t->confirmed = 1;
+    }
+
+    d = msg->_private;
+
+    if (d == NULL) {
+        return;
+    }
+
+    d->err = msg->err;
+    d->partition = msg->partition;
+    d->offset = msg->offset;
+
+    p = d->pending;
+
+    if (--p->outstanding) {
+        return;
+    }
+
+    ngx_http_geostream_waiting--;
+
+    r = p->request;
+
+    if (r == NULL || ngx_geostream_kafka_exiting) {
+        /* the client is gone, or the worker: the message still counts */
+        ngx_http_geostream_pending_free(p);
+        return;
+    }
+
+    c = r->connection;
+
+    rc = ngx_http_geostream_answer(r, p);
+
+    ngx_http_geostream_pending_free(p);
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the request goes before its delivery reports arrive */
+static void
+ngx_http_geostream_pending_cleanup(void *data)
+{
+    ngx_http_geostream_pending_t  *p = data;
+
+    p->request = NULL;
+    p->cleanup = NULL;
+}
+
+
+static void
+ngx_http_geostream_pending_free(ngx_http_geostream_pending_t *p)
+{
+    if (p->cleanup) {
+        p->cleanup->handler = NULL;
+    }
+
+    ngx_geostream_records_free(p->records, p->nrecords);
+    ngx_free(p->deliveries);
+    ngx_free(p);
+}
+
+
+/*
+ * One answer for the request: the record's (or, for a batch, every
+ * record's) result.  A refused single record answers the usual error
+ * object; a batch lists each record's outcome, so that a client can tell
+ * which records Kafka has.
+ */
+static ngx_int_t
+ngx_http_geostream_answer(ngx_http_request_t *r,
+    ngx_http_geostream_pending_t *p)
+{
+    char                            *json;
+    size_t                           i;
+    cJSON                           *out, *item;
+    ngx_int_t                        rc;
+    ngx_uint_t                       status, s;
+    const char                      *code, *first_code;
+    ngx_http_geostream_delivery_t   *d;
+
+    status = p->report_offsets ? NGX_HTTP_OK : NGX_HTTP_ACCEPTED;
+    first_code = NULL;
+
+    for (i = 0; i < p->nrecords; i++) {
+        d = &p->deliveries[i];
+
+        if (d->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            continue;
+        }
+
+        s = ngx_http_geostream_kafka_status(d->err, &code);
+
+        if (first_code == NULL) {
+            first_code = code;
+            status = s;
+
+            if (!p->batch) {
+                if (s == NGX_HTTP_SERVICE_UNAVAILABLE
+                    && ngx_http_geostream_add_header(r, "Retry-After", "1")
+                       != NGX_OK)
+                {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                }
+
+                return ngx_http_geostream_send_error(r, s, code,
+                                   "kafka did not take the message: %s",
+                                   rd_kafka_err2str(d->err));
+            }
+        }
+
+        /* a timeout says the least about what Kafka has: it wins */
+        if (s == NGX_HTTP_GATEWAY_TIME_OUT) {
+            status = s;
+        }
+    }
+
+    if (first_code && status == NGX_HTTP_SERVICE_UNAVAILABLE
+        && ngx_http_geostream_add_header(r, "Retry-After", "1") != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_memcpy(topic_name, topic->data, topic->len);
-    topic_name[topic->len] = '\0';
+    out = p->batch ? cJSON_CreateArray() : NULL;
 
-    err = rd_kafka_producev(rk,
-                            RD_KAFKA_V_TOPIC(topic_name),
-                            RD_KAFKA_V_KEY(pos->name, pos->name_len),
-                            RD_KAFKA_V_VALUE(body, len),
-                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                            RD_KAFKA_V_TIMESTAMP(pos->ts > 0 ? pos->ts : 0),
-                            RD_KAFKA_V_END);
+    for (i = 0; i < p->nrecords; i++) {
+        d = &p->deliveries[i];
+        code = NULL;
 
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "geostream: cannot produce to topic \"%V\": %s",
-                      topic, rd_kafka_err2str(err));
+        if (d->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            (void) ngx_http_geostream_kafka_status(d->err, &code);
+        }
 
-        if (ngx_http_geostream_add_header(r, "Retry-After", "1") != NGX_OK) {
+        item = ngx_geostream_reply(&p->records[i].pos,
+                                   (char *) p->topic->name.data,
+                                   (p->report_offsets && code == NULL)
+                                       ? d->partition : -1,
+                                   d->offset, code);
+        if (item == NULL) {
+            cJSON_Delete(out);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_http_geostream_send_error(r,
-                                  NGX_HTTP_SERVICE_UNAVAILABLE,
-                                  err == RD_KAFKA_RESP_ERR__QUEUE_FULL
-                                      ? "queue_full" : "kafka_unavailable",
-                                  "kafka did not take the message: %s",
-                                  rd_kafka_err2str(err));
+        if (!p->batch) {
+            out = item;
+            break;
+        }
+
+        if (out == NULL || !cJSON_AddItemToArray(out, item)) {
+            cJSON_Delete(item);
+            cJSON_Delete(out);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
-    ngx_geostream_kafka_stats.produced++;
+    json = cJSON_PrintUnformatted(out);
+    cJSON_Delete(out);
 
-    json = ngx_geostream_position_reply(pos, topic->data, topic->len);
     if (json == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_geostream_send_json(r, NGX_HTTP_ACCEPTED, (u_char *) json,
+    rc = ngx_http_geostream_send_json(r, status, (u_char *) json,
                                       ngx_strlen(json));
     free(json);
 
     return rc;
+}
+
+
+/* what a librdkafka error means to the client */
+static ngx_uint_t
+ngx_http_geostream_kafka_status(rd_kafka_resp_err_t err, const char **code)
+{
+    switch (err) {
+
+    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+        *code = "queue_full";
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+        *code = "delivery_timeout";
+        return NGX_HTTP_GATEWAY_TIME_OUT;
+
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+        *code = "unknown_topic";
+        return NGX_HTTP_NOT_FOUND;
+
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        *code = "message_too_large";
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+
+    default:
+        *code = "kafka_error";
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+}
+
+
+/*
+ * Keeps a gracefully stopping worker (reload) alive while requests wait
+ * for their delivery reports, so that they get their answers; nginx exits
+ * a worker once only cancelable timers are left.
+ */
+static void
+ngx_http_geostream_hold(ngx_event_t *ev)
+{
+    if (ngx_http_geostream_waiting == 0) {
+        return;
+    }
+
+    ev->handler = ngx_http_geostream_hold;
+    ev->log = ngx_cycle->log;
+    ev->cancelable = 0;
+
+    ngx_add_timer(ev, 1000);
 }

@@ -117,7 +117,7 @@ POST /producer/t-bad
 === TEST 9: a JSON value that is not an object is refused
 --- request
 POST /producer/t-bad
-[{"name":"bus-1","lat":1,"lon":2}]
+"bus-1"
 --- error_code: 400
 --- response_body
 {"error":"invalid_message","detail":"the message must be a JSON object"}
@@ -127,13 +127,26 @@ POST /producer/t-bad
 === TEST 10: an empty body is refused
 --- request
 POST /producer/t-bad
+--- more_headers
+Content-Length: 0
 --- error_code: 400
 --- response_body
 {"error":"invalid_json","detail":"the body is empty"}
 
 
 
-=== TEST 11: GET is not allowed, and the answer says what is
+=== TEST 11: a POST without a body length is refused with 411
+--- request
+POST /producer/t-bad
+--- error_code: 411
+--- response_headers
+Content-Type: application/json
+--- response_body
+{"error":"length_required","detail":"send the body with Content-Length or chunked"}
+
+
+
+=== TEST 12: GET is not allowed, and the answer says what is
 --- request
 GET /producer/t-produce
 --- error_code: 405
@@ -145,7 +158,7 @@ Content-Type: application/json
 
 
 
-=== TEST 12: a body nginx spooled to a temporary file is read back with kcat
+=== TEST 13: a body nginx spooled to a temporary file is read back with kcat
 --- config
     client_body_in_file_only clean;
 
@@ -163,7 +176,7 @@ POST /producer/t-spooled
 
 
 
-=== TEST 13: a topic that breaks Kafka's naming rules is refused
+=== TEST 14: a topic that breaks Kafka's naming rules is refused
 --- request
 POST /producer/bad:topic
 {"name":"bus-1","lat":1,"lon":2}

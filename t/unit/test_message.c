@@ -190,6 +190,22 @@ test_validation(void)
 }
 
 
+/* a reply object, printed */
+static char *
+reply(const ngx_geostream_position_t *pos, const char *topic,
+    int32_t partition, int64_t offset, const char *error)
+{
+    char   *json;
+    cJSON  *obj;
+
+    obj = ngx_geostream_reply(pos, topic, partition, offset, error);
+    json = cJSON_PrintUnformatted(obj);
+    cJSON_Delete(obj);
+
+    return json;
+}
+
+
 static void
 test_answers(void)
 {
@@ -208,27 +224,42 @@ test_answers(void)
         return;
     }
 
-    json = ngx_geostream_position_reply(&pos, (const unsigned char *) "t1",
-                                        2);
+    json = reply(&pos, "t1", -1, -1, NULL);
     is_str(json, "{\"name\":\"bus \\\"1\\\"\",\"message_id\":42,"
            "\"topic\":\"t1\"}", "the reply echoes name, message_id, topic");
     free(json);
 
-    json = ngx_geostream_position_event(&pos, (const unsigned char *) "t1",
-                                        2);
-    is_str(json, "{\"topic\":\"t1\",\"lon\":13.4,\"name\":\"bus \\\"1\\\"\","
-           "\"message_id\":42,\"lat\":52.5,\"speed\":3}",
-           "the event has the topic first and the message's own topic "
-           "member dropped");
+    json = reply(&pos, "t1", 3, 1234567, NULL);
+    is_str(json, "{\"name\":\"bus \\\"1\\\"\",\"message_id\":42,"
+           "\"topic\":\"t1\",\"partition\":3,\"offset\":1234567}",
+           "a waiting reply has partition and offset");
+    free(json);
+
+    json = reply(&pos, "t1", -1, -1, "queue_full");
+    is_str(json, "{\"name\":\"bus \\\"1\\\"\",\"message_id\":42,"
+           "\"topic\":\"t1\",\"error\":\"queue_full\"}",
+           "a refused record's reply has its error");
+    free(json);
+
+    json = ngx_geostream_position_event(&pos, "t1");
+    is_str(json, "{\"topic\":\"t1\",\"name\":\"bus \\\"1\\\"\","
+           "\"message_id\":42,\"lat\":52.5,\"lon\":13.4,\"speed\":3}",
+           "the event is topic, name, message_id, lat, lon, then the "
+           "other members, without the message's own topic");
     free(json);
     ngx_geostream_position_free(&pos);
 
     in = "{\"name\":\"a\",\"lat\":1,\"lon\":2}";
     ngx_geostream_position_parse(&pos, (const unsigned char *) in,
                                  strlen(in), &err);
-    json = ngx_geostream_position_reply(&pos, (const unsigned char *) "t", 1);
+    json = reply(&pos, "t", -1, -1, NULL);
     is_str(json, "{\"name\":\"a\",\"message_id\":null,\"topic\":\"t\"}",
            "a missing message_id is answered as null");
+    free(json);
+
+    json = ngx_geostream_position_event(&pos, "t");
+    is_str(json, "{\"topic\":\"t\",\"name\":\"a\",\"lat\":1,\"lon\":2}",
+           "an event without message_id has none");
     free(json);
     ngx_geostream_position_free(&pos);
 
@@ -239,6 +270,141 @@ test_answers(void)
            "\"detail\":\"a \\\"quoted\\\" detail\"}",
            "errors are JSON with code and escaped detail");
     free(json);
+}
+
+
+static void
+test_geojson(void)
+{
+    char                      *json;
+    const char                *in;
+    ngx_geostream_error_t      err;
+    ngx_geostream_position_t   pos;
+
+    in = "{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\","
+         "\"coordinates\":[13.4,52.5]},\"properties\":{\"name\":\"f-1\","
+         "\"message_id\":\"m\",\"ts\":1700000000000,\"colour\":\"red\"}}";
+
+    ok(ngx_geostream_position_parse(&pos, (const unsigned char *) in,
+                                    strlen(in), &err) == 0
+       && pos.lat == 52.5 && pos.lon == 13.4 && pos.ts == 1700000000000LL
+       && strcmp(pos.name, "f-1") == 0,
+       "a GeoJSON Point Feature is a position, [lon, lat] in that order");
+
+    json = ngx_geostream_position_event(&pos, "g");
+    is_str(json, "{\"topic\":\"g\",\"name\":\"f-1\",\"message_id\":\"m\","
+           "\"lat\":52.5,\"lon\":13.4,\"ts\":1700000000000,"
+           "\"colour\":\"red\"}",
+           "a Feature's event has the API's shape and its properties");
+    free(json);
+    ngx_geostream_position_free(&pos);
+
+    is_str(refusal("{\"type\":\"Feature\",\"geometry\":{\"type\":"
+                   "\"LineString\",\"coordinates\":[[1,2],[3,4]]},"
+                   "\"properties\":{\"name\":\"f\"}}", WHOLE),
+           "invalid_message: a Feature needs a Point geometry with "
+           "[lon, lat] coordinates", "only Point geometries");
+    is_str(refusal("{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\","
+                   "\"coordinates\":[52.5,113.4]},\"properties\":"
+                   "{\"name\":\"f\"}}", WHOLE),
+           "invalid_message: the latitude (coordinates[1]) must be a "
+           "number from -90 to 90", "swapped coordinates are caught");
+    is_str(refusal("{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\","
+                   "\"coordinates\":[1,2]}}", WHOLE),
+           "invalid_message: a Feature needs \"properties\" with a "
+           "\"name\"", "a Feature without properties is refused");
+}
+
+
+static void
+records_are(const char *body, int ndjson, size_t want_n, int want_batch,
+    const char *want_last_value, const char *name)
+{
+    int                      batch, rc;
+    size_t                   n;
+    ngx_geostream_error_t    err;
+    ngx_geostream_record_t  *recs;
+
+    rc = ngx_geostream_records_parse(&recs, &n, &batch,
+                                     (const unsigned char *) body,
+                                     strlen(body), ndjson, &err);
+
+    ok(rc == 0 && n == want_n && batch == want_batch
+       && recs[n - 1].value_len == strlen(want_last_value)
+       && memcmp(recs[n - 1].value, want_last_value, recs[n - 1].value_len)
+          == 0, name);
+
+    if (rc == 0) {
+        ngx_geostream_records_free(recs, n);
+
+    } else {
+        printf("#   refused: %s: %s\n", err.code, err.detail);
+    }
+}
+
+
+static const char *
+records_refusal(const char *body, int ndjson)
+{
+    static char              buf[256];
+    int                      batch;
+    size_t                   n;
+    ngx_geostream_error_t    err;
+    ngx_geostream_record_t  *recs;
+
+    if (ngx_geostream_records_parse(&recs, &n, &batch,
+                                    (const unsigned char *) body,
+                                    strlen(body), ndjson, &err)
+        == 0)
+    {
+        ngx_geostream_records_free(recs, n);
+        return "accepted";
+    }
+
+    snprintf(buf, sizeof(buf), "%s: %s", err.code, err.detail);
+
+    return buf;
+}
+
+
+static void
+test_records(void)
+{
+    records_are(" {\"name\":\"a\",\"lat\":1, \"lon\":2} ", 0, 1, 0,
+                " {\"name\":\"a\",\"lat\":1, \"lon\":2} ",
+                "one object is one record, stored as sent");
+    records_are("[{\"name\":\"a\",\"lat\":1,\"lon\":2},\n"
+                " {\"name\":\"b\", \"lat\":3.50,\"lon\":4}]", 0, 2, 1,
+                "{\"name\":\"b\",\"lat\":3.5,\"lon\":4}",
+                "an array is a batch; elements are stored as valid JSON");
+    records_are("{\"name\":\"a\",\"lat\":1,\"lon\":2}\r\n\n"
+                "{\"name\":\"b\",\"lat\":3, \"lon\":4}\n", 1, 2, 1,
+                "{\"name\":\"b\",\"lat\":3, \"lon\":4}",
+                "NDJSON: a record a line, stored as sent, blank lines "
+                "skipped, CRLF allowed");
+    records_are("{\"name\":\"a\",\"lat\":1,\"lon\":2}", 1, 1, 1,
+                "{\"name\":\"a\",\"lat\":1,\"lon\":2}",
+                "NDJSON without a final line break");
+
+    is_str(records_refusal("[{\"name\":\"a\",\"lat\":1,\"lon\":2},"
+                           "{\"name\":\"b\",\"lat\":100,\"lon\":2}]", 0),
+           "invalid_message: record 1: \"lat\" must be a number from -90 "
+           "to 90", "a batch is refused whole, naming the bad record");
+    is_str(records_refusal("{\"name\":\"a\",\"lat\":1,\"lon\":2}\n\n"
+                           "{\"name\":\"b\",\"lat\":1,\"lon\":2}\n"
+                           "{\"name\":\"c\",\"lat\":1,\"lon\":\n", 1),
+           "invalid_json: record 2: malformed JSON at byte 25",
+           "NDJSON errors name the record (blank lines not counted)");
+    is_str(records_refusal("[]", 0), "invalid_json: the batch has no records",
+           "an empty array is refused");
+    is_str(records_refusal("\n \n", 1),
+           "invalid_json: the batch has no records",
+           "an empty NDJSON body is refused");
+    is_str(records_refusal("[1,2", 0), "invalid_json: malformed JSON at "
+           "byte 3", "a broken array is malformed JSON");
+    is_str(records_refusal("[{\"name\":\"a\",\"lat\":1,\"lon\":2}] x", 0),
+           "invalid_json: unexpected data after the JSON value at byte 31",
+           "an array with trailing data is refused");
 }
 
 
@@ -313,6 +479,8 @@ main(void)
 {
     test_validation();
     test_answers();
+    test_geojson();
+    test_records();
     test_topics();
     test_sse();
 
