@@ -83,6 +83,7 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
     ngx_int_t                        rc;
     ngx_str_t                        name;
     ngx_pool_cleanup_t              *cln;
+    ngx_http_geostream_ctx_t        *ctx;
     ngx_http_geostream_sub_t        *sub;
     ngx_http_geostream_topic_t      *topic;
     ngx_http_geostream_loc_conf_t   *glcf;
@@ -173,7 +174,13 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
     cln->handler = ngx_http_geostream_sub_cleanup;
     cln->data = sub;
 
-    ngx_http_set_ctx(r, sub, ngx_http_geostream_module);
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_geostream_ctx_t));
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->subscriber = sub;
+    ngx_http_set_ctx(r, ctx, ngx_http_geostream_module);
 
     sub->heartbeat.handler = ngx_http_geostream_sub_heartbeat;
     sub->heartbeat.data = sub;
@@ -479,6 +486,7 @@ static void
 ngx_http_geostream_sub_write(ngx_http_request_t *r)
 {
     ngx_event_t                *wev;
+    ngx_http_geostream_ctx_t   *ctx;
     ngx_http_geostream_sub_t   *sub;
 
     wev = r->connection->write;
@@ -491,11 +499,13 @@ ngx_http_geostream_sub_write(ngx_http_request_t *r)
         return;
     }
 
-    sub = ngx_http_get_module_ctx(r, ngx_http_geostream_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_geostream_module);
 
-    if (sub == NULL) {
+    if (ctx == NULL || ctx->subscriber == NULL) {
         return;
     }
+
+    sub = ctx->subscriber;
 
     ngx_http_geostream_sub_flush(sub);
 }

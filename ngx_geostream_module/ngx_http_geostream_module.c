@@ -138,7 +138,7 @@ static ngx_command_t  ngx_http_geostream_commands[] = {
 
 static ngx_http_module_t  ngx_http_geostream_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_geostream_error_filter_init,  /* postconfiguration */
 
     ngx_http_geostream_create_main_conf,   /* create main configuration */
     ngx_http_geostream_init_main_conf,     /* init main configuration */

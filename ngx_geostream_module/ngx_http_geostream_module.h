@@ -36,6 +36,13 @@ typedef struct {
 } ngx_http_geostream_loc_conf_t;
 
 
+/* a request's state in the module */
+typedef struct {
+    void                       *subscriber;     /* consumer locations */
+    ngx_str_t                   error_json;     /* set by the error filter */
+} ngx_http_geostream_ctx_t;
+
+
 extern ngx_module_t  ngx_http_geostream_module;
 
 
@@ -43,6 +50,7 @@ ngx_int_t ngx_http_geostream_producer_handler(ngx_http_request_t *r);
 void ngx_http_geostream_producer_delivered(const rd_kafka_message_t *msg);
 ngx_int_t ngx_http_geostream_consumer_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_geostream_status_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_geostream_error_filter_init(ngx_conf_t *cf);
 
 /* called on the event loop with each batch the consumer thread hands over */
 void ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch);

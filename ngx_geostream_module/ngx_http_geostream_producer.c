@@ -117,7 +117,11 @@ ngx_http_geostream_producer_handler(ngx_http_request_t *r)
 }
 
 
-/* NGX_DECLINED to go on, or how the request was answered */
+/*
+ * NGX_DECLINED to go on, or how the request was answered.  A refused
+ * request's body is discarded first, so that a keepalive connection does
+ * not take it for the next request.
+ */
 static ngx_int_t
 ngx_http_geostream_producer_check(ngx_http_request_t *r, ngx_str_t *topic)
 {
@@ -140,6 +144,11 @@ ngx_http_geostream_producer_check(ngx_http_request_t *r, ngx_str_t *topic)
         && !ngx_http_geostream_is_type(type, "application/json")
         && !ngx_http_geostream_is_type(type, "application/geo+json"))
     {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
         return ngx_http_geostream_send_error(r,
                                    NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
                                    "unsupported_media_type",
@@ -157,6 +166,10 @@ ngx_http_geostream_producer_check(ngx_http_request_t *r, ngx_str_t *topic)
     }
 
     if (rc != NGX_OK) {
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return ngx_http_geostream_topic_error(r, rc, topic);
     }
 
@@ -708,6 +721,9 @@ ngx_http_geostream_hold(ngx_event_t *ev)
     ev->handler = ngx_http_geostream_hold;
     ev->log = ngx_cycle->log;
     ev->cancelable = 0;
+
+    /* nginx's debug log reads a timer's data as a connection: not NULL */
+    ev->data = ev;
 
     ngx_add_timer(ev, 1000);
 }

@@ -4,22 +4,55 @@ use FindBin;
 use lib "$FindBin::Bin/inc";
 use GeostreamTest;
 
-# Blocks named "... read back with kcat" check that the body they POSTed is
-# in Kafka, keyed by the entity's name, as an independent client sees it.
+use JSON::PP ();
+
+my $json = JSON::PP->new->canonical;
+
+# Blocks named "... read back with kcat" check, with kcat (a client
+# geostream did not write), that Kafka holds exactly the records they
+# POSTed: the same JSON values, keyed by the entity's name (or the
+# request's ?key=), and at the partition and offset the answer gave.
 add_response_body_check(sub {
     my ($block, $body, $req_idx, $repeated_req_idx, $dry_run) = @_;
 
     return if $dry_run || $block->name !~ /read back with kcat/;
 
-    my ($topic, $sent) = $block->request =~ m{^POST /producer/(\S+)\n(.*?)\s*$}s
+    my ($topic, $query, $sent) =
+        $block->request =~ m{^POST /producer/([^\s?]+)(\?\S*)?[^\n]*\n(.*?)\s*$}s
         or die "cannot parse the request of ", $block->name, "\n";
-    my ($name) = $sent =~ /"name":"([^"]+)"/;
+    my ($key) = ($query // '') =~ /[?&]key=([^&]+)/;
 
-    # the suite's broker is new for each run; a rerun on the same broker
-    # finds the same record again, but never any other
-    my %seen = map { $_ => 1 } kcat_records($topic, 1);
-    is_deeply([sort keys %seen], ["$name\t$sent"],
-              $block->name . " - kcat reads back exactly the record");
+    my @sent = $sent =~ /^\[/ ? @{ $json->decode($sent) }
+             : ($block->more_headers // '') =~ /ndjson/
+               ? map { $json->decode($_) } grep { /\S/ } split /\n/, $sent
+             : ($json->decode($sent));
+
+    my @records = kcat_records($topic, scalar @sent);
+    my $name = $block->name;
+
+    is(scalar @records, scalar @sent, "$name - kcat reads as many records");
+
+    my %stored = map { ("$_->[0]:$_->[1]" => $_) } @records;
+    my @want = sort map {
+        my $k = $key // $_->{name} // $_->{properties}{name};
+        "$k\t" . $json->encode($_)
+    } @sent;
+    my @got = sort map { "$_->[2]\t" . $json->encode($json->decode($_->[3])) }
+              @records;
+
+    is_deeply(\@got, \@want, "$name - kcat reads the same keys and values");
+
+    # in waiting mode each answer says where its record is
+    my $answer = $json->decode($body);
+    my @answers = ref $answer eq 'ARRAY' ? @$answer : ($answer);
+
+    for my $i (0 .. $#answers) {
+        next unless defined $answers[$i]{offset};
+        my $r = $stored{"$answers[$i]{partition}:$answers[$i]{offset}"};
+        is($r && $json->encode($json->decode($r->[3])),
+           $json->encode($sent[$i]),
+           "$name - record $i is at the partition and offset answered");
+    }
 });
 
 run_tests();
@@ -184,3 +217,224 @@ POST /producer/bad:topic
 --- response_body
 {"error":"invalid_topic","detail":"a topic is 1 to 249 of a-z, A-Z, 0-9, '.', '_' and '-'"}
 
+
+
+=== TEST 15: a body over client_max_body_size is refused with a JSON error
+--- config
+    location ~ ^/producer/(?<topic>[^/]+)$ {
+        client_max_body_size 32;
+        geostream_produce $topic;
+    }
+--- request
+POST /producer/t-big
+{"name":"a-rather-long-name","lat":1,"lon":2}
+--- error_code: 413
+--- response_headers
+Content-Type: application/json
+--- response_body
+{"error":"body_too_large","detail":"the body is larger than 32 bytes (client_max_body_size)"}
+
+
+
+=== TEST 16: a form body is refused with 415
+--- request
+POST /producer/t-form
+name=bus-1&lat=1&lon=2
+--- more_headers
+Content-Type: application/x-www-form-urlencoded
+--- error_code: 415
+--- response_body
+{"error":"unsupported_media_type","detail":"send application/json, application/geo+json or application/x-ndjson"}
+
+
+
+=== TEST 17: JSON with a charset parameter is accepted
+--- request
+POST /producer/t-charset
+{"name":"bus-1","lat":1,"lon":2}
+--- more_headers
+Content-Type: application/json; charset=utf-8
+--- error_code: 202
+
+
+
+=== TEST 18: a topic outside geostream_topics is forbidden
+--- config
+    geostream_topics "^fleet-[a-z]+$";
+
+    location ~ ^/producer/(?<topic>[^/]+)$ {
+        geostream_produce $topic;
+    }
+--- request
+POST /producer/fleet-9
+{"name":"bus-1","lat":1,"lon":2}
+--- error_code: 403
+--- response_body
+{"error":"topic_not_allowed","detail":"topic \"fleet-9\" is not allowed here"}
+
+
+
+=== TEST 19: a topic inside geostream_topics is accepted
+--- config
+    geostream_topics "^fleet-[a-z]+$";
+
+    location ~ ^/producer/(?<topic>[^/]+)$ {
+        geostream_produce $topic;
+    }
+--- request
+POST /producer/fleet-abc
+{"name":"bus-1","lat":1,"lon":2}
+--- error_code: 202
+--- response_body
+{"name":"bus-1","message_id":null,"topic":"fleet-abc"}
+
+
+
+=== TEST 20: a JSON array is a batch, answered record by record and read back with kcat
+--- request
+POST /producer/t-batch
+[{"name":"a","message_id":1,"lat":1,"lon":2},{"name":"b","message_id":2,"lat":3.5,"lon":4,"extra":[1,2]},{"name":"a","message_id":3,"lat":1.5,"lon":2}]
+--- error_code: 202
+--- response_body
+[{"name":"a","message_id":1,"topic":"t-batch"},{"name":"b","message_id":2,"topic":"t-batch"},{"name":"a","message_id":3,"topic":"t-batch"}]
+
+
+
+=== TEST 21: an NDJSON body is a batch, each line stored as sent, read back with kcat
+--- request
+POST /producer/t-ndjson
+{"name":"n1","lat":10,"lon":20}
+{"name":"n2", "lat":11, "lon":21}
+
+{"name":"n3","lat":12,"lon":22,"message_id":"x"}
+--- more_headers
+Content-Type: application/x-ndjson
+--- error_code: 202
+--- response_body
+[{"name":"n1","message_id":null,"topic":"t-ndjson"},{"name":"n2","message_id":null,"topic":"t-ndjson"},{"name":"n3","message_id":"x","topic":"t-ndjson"}]
+
+
+
+=== TEST 22: one bad record refuses the whole batch, naming its index
+--- request
+POST /producer/t-batch-bad
+[{"name":"a","lat":1,"lon":2},{"name":"b","lat":1,"lon":200}]
+--- error_code: 400
+--- response_body
+{"error":"invalid_message","detail":"record 1: \"lon\" must be a number from -180 to 180"}
+
+
+
+=== TEST 23: a GeoJSON Feature is a position, read back with kcat
+--- request
+POST /producer/t-geojson
+{"type":"Feature","geometry":{"type":"Point","coordinates":[2.35,48.85]},"properties":{"name":"geo-1","message_id":"g1"}}
+--- more_headers
+Content-Type: application/geo+json
+--- error_code: 202
+--- response_body
+{"name":"geo-1","message_id":"g1","topic":"t-geojson"}
+
+
+
+=== TEST 24: geostream_produce_key sets the Kafka key, read back with kcat
+--- config
+    location ~ ^/producer/(?<topic>[^/]+)$ {
+        geostream_produce $topic;
+        geostream_produce_key $arg_key;
+    }
+--- request
+POST /producer/t-key?key=fleet-7
+{"name":"bus-1","lat":1,"lon":2}
+--- error_code: 202
+
+
+
+=== TEST 25: waiting mode answers 200 with partition and offset, read back with kcat
+--- config
+    location ~ ^/producer/(?<topic>[^/]+)$ {
+        geostream_produce $topic;
+        geostream_produce_wait on;
+    }
+--- request
+POST /producer/t-wait
+{"name":"w-1","message_id":"m","lat":1,"lon":2}
+--- error_code: 200
+--- response_body_like: ^\{"name":"w-1","message_id":"m","topic":"t-wait","partition":\d+,"offset":0\}$
+
+
+
+=== TEST 26: waiting mode offsets grow one by one within a partition, read back with kcat
+--- config
+    location ~ ^/producer/(?<topic>[^/]+)$ {
+        geostream_produce $topic;
+        geostream_produce_wait on;
+    }
+--- request
+POST /producer/t-wait-batch
+[{"name":"same","message_id":1,"lat":1,"lon":2},{"name":"same","message_id":2,"lat":1,"lon":2},{"name":"same","message_id":3,"lat":1,"lon":2}]
+--- error_code: 200
+--- response_body_like: ^\[\{"name":"same","message_id":1,"topic":"t-wait-batch","partition":(\d+),"offset":0\},\{"name":"same","message_id":2,"topic":"t-wait-batch","partition":\1,"offset":1\},\{"name":"same","message_id":3,"topic":"t-wait-batch","partition":\1,"offset":2\}\]$
+
+
+
+=== TEST 27: a delivery that times out answers 504
+--- http_config
+    geostream_kafka_brokers 127.0.0.1:9;
+    geostream_kafka_producer_option message.timeout.ms 1000;
+--- config
+    location ~ ^/producer/(?<topic>[^/]+)$ {
+        geostream_produce $topic;
+        geostream_produce_wait on;
+    }
+--- request
+POST /producer/t-timeout
+{"name":"late","lat":1,"lon":2}
+--- timeout: 5
+--- error_code: 504
+--- response_body
+{"error":"delivery_timeout","detail":"kafka did not take the message: Local: Message timed out"}
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 28: librdkafka's full queue refuses records; the batch says which
+--- http_config
+    geostream_kafka_brokers 127.0.0.1:9;
+    geostream_kafka_producer_option message.timeout.ms 1000;
+    geostream_kafka_producer_option queue.buffering.max.messages 1;
+--- request
+POST /producer/t-full
+[{"name":"q1","lat":1,"lon":2},{"name":"q2","lat":1,"lon":2},{"name":"q3","lat":1,"lon":2}]
+--- timeout: 5
+--- error_code: 504
+--- response_body
+[{"name":"q1","message_id":null,"topic":"t-full","error":"delivery_timeout"},{"name":"q2","message_id":null,"topic":"t-full","error":"queue_full"},{"name":"q3","message_id":null,"topic":"t-full","error":"queue_full"}]
+--- error_log
+cannot produce to topic "t-full": Local: Queue full
+
+
+
+=== TEST 29: a client that hangs up while waiting leaves no trace when the report comes
+--- http_config
+    geostream_kafka_brokers 127.0.0.1:9;
+    geostream_kafka_producer_option message.timeout.ms 1000;
+--- config
+    location ~ ^/producer/(?<topic>[^/]+)$ {
+        geostream_produce $topic;
+        geostream_produce_wait on;
+    }
+--- request
+POST /producer/t-hangup
+{"name":"gone","lat":1,"lon":2}
+--- timeout: 0.3
+--- abort
+--- error_code:
+--- wait: 3
+--- error_log
+message to topic "t-hangup" not delivered: Local: Message timed out
+--- no_error_log
+[alert]
+[crit]

@@ -87,7 +87,8 @@ sub when_ready {
 sub produce_when_ready {
     my ($topic, $json) = @_;
 
-    when_ready($topic, 'curl', '-fs', '-d', $json,
+    when_ready($topic, 'curl', '-fs', '-H', 'Content-Type: application/json',
+               '-d', $json,
                base_url() . "/producer/$topic");
 }
 
@@ -113,9 +114,11 @@ sub kcat_produce {
     }
 }
 
-# Every record of TOPIC as "key\tvalue", read with kcat; waits (10 s at
-# most) until at least WANT records are there, since delivery to Kafka
-# may still be under way when the HTTP answer arrives.
+# Every record of TOPIC as [partition, offset, key, value], read with
+# kcat; waits (10 s at most) until at least WANT records are there, since
+# delivery to Kafka may still be under way when the HTTP answer arrives.
+# The suite's broker is new for each run, so a topic holds what this run
+# produced and nothing else.
 sub kcat_records {
     my ($topic, $want) = @_;
 
@@ -124,11 +127,10 @@ sub kcat_records {
 
     while (1) {
         open my $kcat, '-|', 'kcat', '-b', brokers(), '-C', '-t', $topic,
-            '-o', 'beginning', '-e', '-q', '-f', '%k\t%s\n'
+            '-o', 'beginning', '-e', '-q', '-f', '%p\t%o\t%k\t%s\n'
             or die "cannot run kcat: $!\n";
-        @records = <$kcat>;
+        @records = map { chomp; [split /\t/, $_, 4] } <$kcat>;
         close $kcat;
-        chomp @records;
 
         last if @records >= $want || time > $deadline;
         sleep 0.1;
