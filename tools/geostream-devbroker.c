@@ -7,8 +7,10 @@
  * listens on random ports, so the bootstrap address is written to a file
  * (atomically, once the cluster is up) for the caller to read.
  *
- *   geostream-devbroker --bootstrap-file FILE [--brokers N]
+ *   geostream-devbroker --bootstrap-file FILE [--brokers N] [--rtt MS]
  *                       [--topic NAME[:PARTITIONS]]...
+ *
+ * --rtt delays every broker's answers, to test with a slow Kafka.
  *
  * Runs until SIGTERM or SIGINT, then removes the file and exits 0.
  */
@@ -42,7 +44,7 @@ static void
 devbroker_usage(void)
 {
     fprintf(stderr, "usage: geostream-devbroker --bootstrap-file FILE "
-            "[--brokers N] [--topic NAME[:PARTITIONS]]...\n");
+            "[--brokers N] [--rtt MS] [--topic NAME[:PARTITIONS]]...\n");
 }
 
 
@@ -77,7 +79,7 @@ devbroker_write_bootstrap(const char *path, const char *bootstraps)
 int
 main(int argc, char **argv)
 {
-    int                       i, brokers, ntopics, partitions;
+    int                       i, brokers, ntopics, partitions, rtt;
     char                      errstr[512], *colon;
     const char               *bootstrap_file, *topics[DEVBROKER_MAX_TOPICS];
     const char               *bootstraps;
@@ -90,6 +92,7 @@ main(int argc, char **argv)
     bootstrap_file = NULL;
     brokers = 1;
     ntopics = 0;
+    rtt = 0;
 
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--bootstrap-file") == 0 && i + 1 < argc) {
@@ -97,6 +100,9 @@ main(int argc, char **argv)
 
         } else if (strcmp(argv[i], "--brokers") == 0 && i + 1 < argc) {
             brokers = atoi(argv[++i]);
+
+        } else if (strcmp(argv[i], "--rtt") == 0 && i + 1 < argc) {
+            rtt = atoi(argv[++i]);
 
         } else if (strcmp(argv[i], "--topic") == 0 && i + 1 < argc
                    && ntopics < DEVBROKER_MAX_TOPICS)
@@ -157,6 +163,15 @@ main(int argc, char **argv)
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             fprintf(stderr, "devbroker: create topic \"%s\": %s\n",
                     topics[i], rd_kafka_err2str(err));
+            return 1;
+        }
+    }
+
+    for (i = 1; rtt > 0 && i <= brokers; i++) {
+        err = rd_kafka_mock_broker_set_rtt(mcluster, i, rtt);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            fprintf(stderr, "devbroker: rtt of broker %d: %s\n",
+                    i, rd_kafka_err2str(err));
             return 1;
         }
     }
