@@ -132,6 +132,8 @@ static const char  *ngx_geostream_producer_defaults[] = {
     "enable.idempotence", "true",
     "linger.ms", "5",
     "message.timeout.ms", "30000",
+    /* a topic exists because someone made it, not because a URL named it */
+    "allow.auto.create.topics", "false",
     NULL
 };
 
