@@ -14,7 +14,7 @@ PORT        ?= 8080
 BUILD       ?= $(CURDIR)/build
 MODULE      := $(BUILD)/nginx/ngx_http_geostream_module.so
 DEVBROKER   := $(BUILD)/tools/geostream-devbroker
-UNIT_TESTS  := $(BUILD)/unit/test_message
+UNIT_TESTS  := $(BUILD)/unit/test_message $(BUILD)/unit/test_history
 
 MODULE_SRCS := config $(wildcard ngx_geostream_module/*.[ch])
 CFLAGS_TOOL := -O2 -g -Wall -Wextra -Werror -std=gnu99
@@ -55,11 +55,21 @@ $(DEVBROKER): tools/geostream-devbroker.c
 	mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -o $@ $< -lrdkafka
 
-$(UNIT_TESTS): t/unit/test_message.c ngx_geostream_module/ngx_geostream_message.c ngx_geostream_module/ngx_geostream_message.h
+# plain C unit tests: each links the module's plain C file(s) it tests
+$(BUILD)/unit/test_message: t/unit/test_message.c \
+    ngx_geostream_module/ngx_geostream_message.c \
+    ngx_geostream_module/ngx_geostream_message.h
 	mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_TOOL) -Ingx_geostream_module -o $@ \
-	    t/unit/test_message.c ngx_geostream_module/ngx_geostream_message.c \
+	$(CC) $(CFLAGS_TOOL) -Ingx_geostream_module -o $@ $(filter %.c,$^) \
 	    -lcjson -lm
+
+$(BUILD)/unit/test_history: t/unit/test_history.c \
+    ngx_geostream_module/ngx_geostream_history.c \
+    ngx_geostream_module/ngx_geostream_history.h \
+    ngx_geostream_module/ngx_geostream_filter.c \
+    ngx_geostream_module/ngx_geostream_filter.h
+	mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TOOL) -Ingx_geostream_module -o $@ $(filter %.c,$^) -lm
 
 run: deps build
 	PORT=$(PORT) NGINX_BIN=$(NGINX_BIN) tools/geostream-run

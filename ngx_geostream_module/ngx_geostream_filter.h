@@ -1,0 +1,51 @@
+/*
+ * Per-subscriber filters: a bounding box and a list of entity names.
+ *
+ * Plain C, like ngx_geostream_message.[ch]: no nginx needed, so unit tests
+ * and fuzzers reach it.
+ */
+
+#ifndef _NGX_GEOSTREAM_FILTER_H_INCLUDED_
+#define _NGX_GEOSTREAM_FILTER_H_INCLUDED_
+
+
+#include <stddef.h>
+
+
+#define NGX_GEOSTREAM_FILTER_NAMES_MAX  64
+
+
+typedef struct {
+    const unsigned char  *data;
+    size_t                len;
+} ngx_geostream_name_t;
+
+
+typedef struct {
+    int                   has_bbox;
+    double                west, south, east, north;
+    size_t                nnames;      /* 0: every name */
+    ngx_geostream_name_t  names[NGX_GEOSTREAM_FILTER_NAMES_MAX];
+} ngx_geostream_filter_t;
+
+
+/*
+ * "west,south,east,north" in degrees.  west > east is a box that crosses
+ * the antimeridian.  Returns 0, or -1 when the box is malformed.
+ */
+int ngx_geostream_filter_bbox(ngx_geostream_filter_t *f,
+    const unsigned char *data, size_t len);
+
+/*
+ * "a,b,c": the names to keep.  The filter points into "data", which must
+ * outlive it.  Returns 0, or -1 when there are too many or an empty one.
+ */
+int ngx_geostream_filter_names(ngx_geostream_filter_t *f,
+    const unsigned char *data, size_t len);
+
+/* 1 when a position passes the filter */
+int ngx_geostream_filter_match(const ngx_geostream_filter_t *f,
+    const unsigned char *name, size_t name_len, double lat, double lon);
+
+
+#endif /* _NGX_GEOSTREAM_FILTER_H_INCLUDED_ */

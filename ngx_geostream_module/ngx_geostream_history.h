@@ -1,0 +1,92 @@
+/*
+ * A topic's recent events, per worker, and the cursors that point into
+ * them.
+ *
+ * A cursor is what every SSE event's "id:" holds: for each partition of
+ * the topic, the offset of the next message, "0:1234,1:998".  Offsets are
+ * Kafka's, so a cursor taken on one worker or instance means the same
+ * position on any other.
+ *
+ * The ring keeps the last events in the order they were delivered, and
+ * knows from which offset on it holds every event of each partition, so it
+ * can tell whether it alone can resume a cursor.
+ *
+ * Plain C: no nginx needed, so unit tests and fuzzers reach it.  The ring
+ * stores the caller's pointers and hands evicted ones back.
+ */
+
+#ifndef _NGX_GEOSTREAM_HISTORY_H_INCLUDED_
+#define _NGX_GEOSTREAM_HISTORY_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+#define NGX_GEOSTREAM_PARTITIONS_MAX  1024
+
+
+typedef struct {
+    void          *data;
+    int32_t        partition;
+    int64_t        offset;
+    int64_t        timestamp;          /* ms since the epoch */
+} ngx_geostream_history_entry_t;
+
+
+typedef struct {
+    ngx_geostream_history_entry_t  *entries;
+    size_t                          capacity;
+    size_t                          first;       /* the oldest entry */
+    size_t                          count;
+
+    /* per partition: every event from this offset on is in the ring */
+    int64_t                        *start;
+    size_t                          npartitions;
+
+    /* every event since this time is in the ring */
+    int64_t                         start_time;
+} ngx_geostream_history_t;
+
+
+int ngx_geostream_history_init(ngx_geostream_history_t *h, size_t capacity);
+void ngx_geostream_history_free(ngx_geostream_history_t *h);
+
+/*
+ * Where reading the topic began: "offsets" per partition (partitions that
+ * appear later begin at 0) at time "now".
+ */
+int ngx_geostream_history_begin(ngx_geostream_history_t *h,
+    const int64_t *offsets, size_t n, int64_t now);
+
+/*
+ * Appends an event.  Returns the data of the entry that made room for it
+ * (the caller releases it), or NULL.  "*failed" is set when memory ran out
+ * (the event is then not stored, and the ring no longer claims to hold
+ * that partition's events before it).
+ */
+void *ngx_geostream_history_push(ngx_geostream_history_t *h, void *data,
+    int32_t partition, int64_t offset, int64_t timestamp, int *failed);
+
+/* 1 when the ring holds every event after "cursor" (n partitions) */
+int ngx_geostream_history_covers(const ngx_geostream_history_t *h,
+    const int64_t *cursor, size_t n);
+
+/* 1 when the ring holds every event since "time" */
+int ngx_geostream_history_covers_time(const ngx_geostream_history_t *h,
+    int64_t time);
+
+/* the i-th entry, oldest first */
+const ngx_geostream_history_entry_t *ngx_geostream_history_at(
+    const ngx_geostream_history_t *h, size_t i);
+
+/*
+ * Parses a cursor "p:offset,p:offset".  Partitions it does not name are at
+ * 0.  Returns the number of partitions it spans (highest named + 1), or -1
+ * when it is malformed.  "offsets" has room for "max" partitions.
+ */
+int ngx_geostream_cursor_parse(const unsigned char *data, size_t len,
+    int64_t *offsets, size_t max);
+
+
+#endif /* _NGX_GEOSTREAM_HISTORY_H_INCLUDED_ */
