@@ -74,6 +74,8 @@ int
 ngx_geostream_history_begin(ngx_geostream_history_t *h,
     const int64_t *offsets, size_t n, int64_t now)
 {
+    size_t  p;
+
     if (ngx_geostream_history_partitions(h, n) != 0) {
         return -1;
     }
@@ -82,7 +84,15 @@ ngx_geostream_history_begin(ngx_geostream_history_t *h,
         memcpy(h->start, offsets, n * sizeof(int64_t));
     }
 
-    h->start_time = now;
+    /* from offset 0 everywhere, the ring has the topic since it began */
+    h->start_time = 0;
+
+    for (p = 0; p < n; p++) {
+        if (offsets[p] != 0) {
+            h->start_time = now;
+            break;
+        }
+    }
 
     return 0;
 }

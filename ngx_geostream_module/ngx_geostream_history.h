@@ -54,7 +54,8 @@ void ngx_geostream_history_free(ngx_geostream_history_t *h);
 
 /*
  * Where reading the topic began: "offsets" per partition (partitions that
- * appear later begin at 0) at time "now".
+ * appear later begin at 0) at time "now".  Beginning at 0 everywhere (or
+ * with no partition yet) means from the topic's very start: all time.
  */
 int ngx_geostream_history_begin(ngx_geostream_history_t *h,
     const int64_t *offsets, size_t n, int64_t now);

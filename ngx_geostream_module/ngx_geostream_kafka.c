@@ -110,8 +110,10 @@ static void ngx_geostream_consumer_refresh(ngx_geostream_consumer_t *cs,
 static ngx_geostream_event_t *ngx_geostream_consumer_event(
     ngx_geostream_followed_t *ft, rd_kafka_message_t *msg);
 static ngx_geostream_event_t *ngx_geostream_event_alloc(
-    ngx_geostream_event_type_e type, const char *topic, size_t topic_len,
-    size_t data_len);
+    ngx_geostream_event_type_e type, ngx_geostream_followed_t *ft,
+    const char *name, size_t name_len, size_t data_len);
+static size_t ngx_geostream_consumer_cursor(ngx_geostream_followed_t *ft,
+    u_char **cursor);
 static void ngx_geostream_consumer_hand_over(ngx_geostream_consumer_t *cs,
     ngx_geostream_event_t *batch, ngx_geostream_event_t **tail);
 
@@ -921,6 +923,8 @@ static void
 ngx_geostream_consumer_refresh(ngx_geostream_consumer_t *cs,
     ngx_geostream_followed_t *ft, ngx_geostream_event_t ***tail)
 {
+    u_char                        *cursor;
+    size_t                         n;
     int32_t                        p, count;
     int64_t                        low, high, start, *offsets;
     ngx_uint_t                     first;
@@ -1008,14 +1012,21 @@ ngx_geostream_consumer_refresh(ngx_geostream_consumer_t *cs,
         }
     }
 
-    ev = ngx_geostream_event_alloc(NGX_GEOSTREAM_EVENT_TOPIC_READY, ft->name,
-                                   ft->name_len, 0);
-    if (ev == NULL) {
+    n = ngx_geostream_consumer_cursor(ft, &cursor);
+    if (cursor == NULL) {
         return;
     }
 
-    **tail = ev;
-    *tail = &ev->next;
+    ev = ngx_geostream_event_alloc(NGX_GEOSTREAM_EVENT_TOPIC_READY, ft, NULL,
+                                   0, n);
+    if (ev != NULL) {
+        ngx_memcpy(ev->data.data, cursor, n);
+        ev->timestamp = (int64_t) time(NULL) * 1000;
+        **tail = ev;
+        *tail = &ev->next;
+    }
+
+    free(cursor);
 }
 
 
@@ -1023,10 +1034,9 @@ static ngx_geostream_event_t *
 ngx_geostream_consumer_event(ngx_geostream_followed_t *ft,
     rd_kafka_message_t *msg)
 {
-    u_char                    *id, *p, *last;
+    u_char                    *id;
     char                      *json;
-    size_t                     id_size, json_len;
-    int32_t                    i;
+    size_t                     id_len, json_len;
     ngx_geostream_event_t     *ev;
     ngx_geostream_error_t      err;
     ngx_geostream_position_t   pos;
@@ -1049,42 +1059,36 @@ ngx_geostream_consumer_event(ngx_geostream_followed_t *ft,
     }
 
     json = ngx_geostream_position_event(&pos, ft->name);
-    ngx_geostream_position_free(&pos);
 
     if (json == NULL) {
+        ngx_geostream_position_free(&pos);
         return NULL;
     }
 
     json_len = ngx_strlen(json);
 
-    /* the cursor: every partition's next offset, "0:12,1:7" */
-    id_size = ft->partitions * (NGX_INT32_LEN + NGX_INT64_LEN + 2);
-
-    id = malloc(id_size);
+    id_len = ngx_geostream_consumer_cursor(ft, &id);
     if (id == NULL) {
         free(json);
+        ngx_geostream_position_free(&pos);
         return NULL;
     }
 
-    p = id;
-    last = id + id_size;
-
-    for (i = 0; i < ft->partitions; i++) {
-        p = ngx_slprintf(p, last, "%s%D:%L", i ? "," : "", i,
-                         ft->next_offsets[i]);
-    }
-
-    ev = ngx_geostream_event_alloc(NGX_GEOSTREAM_EVENT_MESSAGE, ft->name,
-                                   ft->name_len,
-                                   ngx_geostream_sse_event_size(id, p - id,
+    ev = ngx_geostream_event_alloc(NGX_GEOSTREAM_EVENT_MESSAGE, ft,
+                                   pos.name, pos.name_len,
+                                   ngx_geostream_sse_event_size(id, id_len,
                                                (u_char *) json, json_len));
     if (ev != NULL) {
         ev->partition = msg->partition;
         ev->offset = msg->offset;
-        ngx_geostream_sse_event_write(ev->data.data, id, p - id,
+        ev->timestamp = rd_kafka_message_timestamp(msg, NULL);
+        ev->lat = pos.lat;
+        ev->lon = pos.lon;
+        ngx_geostream_sse_event_write(ev->data.data, id, id_len,
                                       (u_char *) json, json_len);
     }
 
+    ngx_geostream_position_free(&pos);
     free(id);
     free(json);
 
@@ -1092,31 +1096,65 @@ ngx_geostream_consumer_event(ngx_geostream_followed_t *ft,
 }
 
 
-/* one allocation: the event, then its topic name, then its SSE bytes */
+/* the topic's cursor now: every partition's next offset, "0:12,1:7" */
+static size_t
+ngx_geostream_consumer_cursor(ngx_geostream_followed_t *ft, u_char **cursor)
+{
+    u_char   *p, *last;
+    size_t    size;
+    int32_t   i;
+
+    size = ft->partitions * (NGX_INT32_LEN + NGX_INT64_LEN + 2) + 1;
+
+    *cursor = malloc(size);
+    if (*cursor == NULL) {
+        return 0;
+    }
+
+    p = *cursor;
+    last = p + size;
+
+    for (i = 0; i < ft->partitions; i++) {
+        p = ngx_slprintf(p, last, "%s%D:%L", i ? "," : "", i,
+                         ft->next_offsets[i]);
+    }
+
+    return p - *cursor;
+}
+
+
+/* one allocation: the event, its topic, the entity's name, its SSE bytes */
 static ngx_geostream_event_t *
-ngx_geostream_event_alloc(ngx_geostream_event_type_e type, const char *topic,
-    size_t topic_len, size_t data_len)
+ngx_geostream_event_alloc(ngx_geostream_event_type_e type,
+    ngx_geostream_followed_t *ft, const char *name, size_t name_len,
+    size_t data_len)
 {
     ngx_geostream_event_t  *ev;
 
-    ev = malloc(sizeof(ngx_geostream_event_t) + topic_len + 1 + data_len);
+    ev = malloc(sizeof(ngx_geostream_event_t) + ft->name_len + 1 + name_len
+                + data_len);
     if (ev == NULL) {
         return NULL;
     }
 
-    ev->next = NULL;
+    ngx_memzero(ev, sizeof(ngx_geostream_event_t));
+
     ev->type = type;
     ev->refs = 1;
     ev->partition = -1;
     ev->offset = -1;
 
-    ev->topic.len = topic_len;
+    ev->topic.len = ft->name_len;
     ev->topic.data = (u_char *) (ev + 1);
-    ngx_memcpy(ev->topic.data, topic, topic_len);
-    ev->topic.data[topic_len] = '\0';
+    ngx_memcpy(ev->topic.data, ft->name, ft->name_len);
+    ev->topic.data[ft->name_len] = '\0';
+
+    ev->name.len = name_len;
+    ev->name.data = ev->topic.data + ft->name_len + 1;
+    ngx_memcpy(ev->name.data, name, name_len);
 
     ev->data.len = data_len;
-    ev->data.data = ev->topic.data + topic_len + 1;
+    ev->data.data = ev->name.data + name_len;
 
     return ev;
 }

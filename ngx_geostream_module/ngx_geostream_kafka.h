@@ -44,6 +44,14 @@ struct ngx_geostream_event_s {
     ngx_str_t                   topic;
     int32_t                     partition;
     int64_t                     offset;
+    int64_t                     timestamp;    /* Kafka's, ms */
+
+    /* what filters look at */
+    ngx_str_t                   name;
+    double                      lat;
+    double                      lon;
+
+    /* a message: its SSE event; TOPIC_READY: the cursor reading began at */
     ngx_str_t                   data;
 };
 

@@ -12,6 +12,20 @@
 #define NGX_HTTP_GEOSTREAM_RETRY  "retry: 2000\n\n"
 #define NGX_HTTP_GEOSTREAM_BEAT   ":\n\n"
 
+/* said before a replay that cannot start where the client asked */
+#define NGX_HTTP_GEOSTREAM_GAP                                               \
+    "event: gap\ndata: {\"reason\":\"not_in_history\",\"detail\":"           \
+    "\"this server no longer has every event since the requested position;"  \
+    " the stream resumes with the oldest it has\"}\n\n"
+
+
+/* where a subscriber's stream starts */
+typedef enum {
+    NGX_HTTP_GEOSTREAM_LATEST = 0,
+    NGX_HTTP_GEOSTREAM_CURSOR,
+    NGX_HTTP_GEOSTREAM_TIME
+} ngx_http_geostream_start_e;
+
 
 typedef struct ngx_http_geostream_out_s  ngx_http_geostream_out_t;
 
@@ -28,9 +42,11 @@ struct ngx_http_geostream_out_s {
 typedef struct {
     ngx_queue_t                       queue;         /* all topics */
     ngx_str_t                         name;
-    ngx_queue_t                       subscribers;
+    ngx_queue_t                       subscribers;   /* live */
+    ngx_queue_t                       waiting;       /* for "ready" */
     ngx_uint_t                        nsubscribers;
     ngx_uint_t                        events;        /* dispatched */
+    ngx_geostream_history_t           history;
     unsigned                          ready:1;
 } ngx_http_geostream_topic_t;
 
@@ -54,6 +70,13 @@ struct ngx_http_geostream_sub_s {
     size_t                            backlog;       /* bytes not yet sent */
     size_t                            backlog_max;
 
+    ngx_geostream_filter_t            filter;
+
+    ngx_http_geostream_start_e        start;
+    int64_t                          *cursor;
+    size_t                            ncursor;
+    int64_t                           since;         /* ms */
+
     ngx_http_geostream_sub_t         *next_dirty;
     unsigned                          dirty:1;
     unsigned                          overflow:1;
@@ -61,10 +84,17 @@ struct ngx_http_geostream_sub_s {
 };
 
 
+static ngx_int_t ngx_http_geostream_sub_parse(ngx_http_request_t *r,
+    ngx_http_geostream_sub_t *sub);
 static ngx_http_geostream_topic_t *ngx_http_geostream_topic_get(
     ngx_str_t *name, ngx_log_t *log);
+static void ngx_http_geostream_topic_ready(ngx_http_geostream_topic_t *topic,
+    ngx_geostream_event_t *ev);
+static void ngx_http_geostream_topic_keep(ngx_http_geostream_topic_t *topic,
+    ngx_geostream_event_t *ev);
+static void ngx_http_geostream_sub_replay(ngx_http_geostream_sub_t *sub);
 static ngx_int_t ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
-    ngx_geostream_event_t *ev, u_char *data, size_t len);
+    ngx_geostream_event_t *ev, u_char *data, size_t len, ngx_uint_t force);
 static void ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub);
 static void ngx_http_geostream_sub_write(ngx_http_request_t *r);
 static void ngx_http_geostream_sub_heartbeat(ngx_event_t *ev);
@@ -122,6 +152,17 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
         return ngx_http_geostream_topic_error(r, rc, &name);
     }
 
+    sub = ngx_pcalloc(r->pool, sizeof(ngx_http_geostream_sub_t));
+    if (sub == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* a malformed cursor, time or filter is refused before streaming */
+    rc = ngx_http_geostream_sub_parse(r, sub);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     topic = ngx_http_geostream_topic_get(&name, r->connection->log);
     if (topic == NULL) {
         return ngx_http_geostream_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -151,11 +192,6 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    sub = ngx_pcalloc(r->pool, sizeof(ngx_http_geostream_sub_t));
-    if (sub == NULL) {
-        return NGX_ERROR;
-    }
-
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
         return NGX_ERROR;
@@ -167,7 +203,10 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
     sub->backlog_max = glcf->backlog;
     sub->heartbeat_interval = glcf->heartbeat;
 
-    ngx_queue_insert_tail(&topic->subscribers, &sub->queue);
+    /* until the topic is ready, a subscriber waits: nothing can be missed */
+    ngx_queue_insert_tail(topic->ready ? &topic->subscribers
+                                       : &topic->waiting,
+                          &sub->queue);
     topic->nsubscribers++;
     ngx_http_geostream_subscribers++;
 
@@ -215,15 +254,169 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
 
     if (ngx_http_geostream_sub_append(sub, NULL,
                                    (u_char *) NGX_HTTP_GEOSTREAM_RETRY,
-                                   sizeof(NGX_HTTP_GEOSTREAM_RETRY) - 1)
+                                   sizeof(NGX_HTTP_GEOSTREAM_RETRY) - 1, 1)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
+    if (topic->ready) {
+        ngx_http_geostream_sub_replay(sub);
+    }
+
     ngx_http_geostream_sub_flush(sub);
 
     return NGX_DONE;
+}
+
+
+/*
+ * The stream's start and filters, from the request:
+ *   Last-Event-ID (header) or last_event_id (argument, since EventSource
+ *   cannot set headers on its first request): a cursor to resume after;
+ *   since=latest (the default), beginning, a time in ms since the epoch,
+ *   or a duration back from now (30s, 5m, 2h);
+ *   bbox=west,south,east,north and name=a,b: what to keep.
+ */
+static ngx_int_t
+ngx_http_geostream_sub_parse(ngx_http_request_t *r,
+    ngx_http_geostream_sub_t *sub)
+{
+    int64_t           offsets[NGX_GEOSTREAM_PARTITIONS_MAX];
+    ngx_int_t         n;
+    ngx_str_t         value, *id;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    id = NULL;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Last-Event-ID") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Last-Event-ID",
+                               sizeof("Last-Event-ID") - 1) == 0)
+        {
+            id = &h[i].value;
+        }
+    }
+
+    if (id == NULL
+        && ngx_http_arg(r, (u_char *) "last_event_id",
+                        sizeof("last_event_id") - 1, &value) == NGX_OK)
+    {
+        if (ngx_http_geostream_unescape(r, &value) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        id = &value;
+    }
+
+    if (id != NULL && id->len) {
+        n = ngx_geostream_cursor_parse(id->data, id->len, offsets,
+                                       NGX_GEOSTREAM_PARTITIONS_MAX);
+        if (n < 0) {
+            return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_cursor",
+                                   "a Last-Event-ID is \"partition:offset\" "
+                                   "pairs separated by commas");
+        }
+
+        sub->start = NGX_HTTP_GEOSTREAM_CURSOR;
+
+    } else if (ngx_http_arg(r, (u_char *) "since", sizeof("since") - 1,
+                            &value) == NGX_OK
+               && !(value.len == 6
+                    && ngx_strncmp(value.data, "latest", 6) == 0))
+    {
+        n = 0;
+
+        if (value.len == 9 && ngx_strncmp(value.data, "beginning", 9) == 0) {
+            sub->start = NGX_HTTP_GEOSTREAM_CURSOR;
+
+        } else if (value.len > 0 && value.len < 20
+                   && ngx_atoof(value.data, value.len) != NGX_ERROR)
+        {
+            sub->start = NGX_HTTP_GEOSTREAM_TIME;
+            sub->since = ngx_atoof(value.data, value.len);
+
+        } else {
+            sub->since = ngx_parse_time(&value, 0);
+
+            if (sub->since == NGX_ERROR) {
+                return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_since",
+                                   "since is latest, beginning, a time in ms "
+                                   "since the epoch, or a duration such as "
+                                   "5m");
+            }
+
+            sub->start = NGX_HTTP_GEOSTREAM_TIME;
+            sub->since = (int64_t) ngx_time() * 1000 - sub->since;
+        }
+
+    } else {
+        n = 0;
+    }
+
+    if (sub->start == NGX_HTTP_GEOSTREAM_CURSOR) {
+        sub->ncursor = n;
+        sub->cursor = ngx_palloc(r->pool, (n ? n : 1) * sizeof(int64_t));
+        if (sub->cursor == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(sub->cursor, offsets, n * sizeof(int64_t));
+    }
+
+    if (ngx_http_arg(r, (u_char *) "bbox", sizeof("bbox") - 1, &value)
+        == NGX_OK)
+    {
+        if (ngx_http_geostream_unescape(r, &value) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_geostream_filter_bbox(&sub->filter, value.data, value.len)
+            != 0)
+        {
+            return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_bbox",
+                                   "bbox is west,south,east,north in "
+                                   "degrees");
+        }
+    }
+
+    if (ngx_http_arg(r, (u_char *) "name", sizeof("name") - 1, &value)
+        == NGX_OK)
+    {
+        if (ngx_http_geostream_unescape(r, &value) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_geostream_filter_names(&sub->filter, value.data, value.len)
+            != 0)
+        {
+            return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_name",
+                                   "name is up to %d non-empty names "
+                                   "separated by commas",
+                                   NGX_GEOSTREAM_FILTER_NAMES_MAX);
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -260,6 +453,15 @@ ngx_http_geostream_topic_get(ngx_str_t *name, ngx_log_t *log)
     topic->name.data = (u_char *) (topic + 1);
     ngx_memcpy(topic->name.data, name->data, name->len);
     ngx_queue_init(&topic->subscribers);
+    ngx_queue_init(&topic->waiting);
+
+    if (ngx_geostream_history_init(&topic->history,
+                                   ngx_http_geostream_history_size)
+        != 0)
+    {
+        ngx_free(topic);
+        return NULL;
+    }
 
     if (ngx_geostream_kafka_follow(&topic->name) != NGX_OK) {
         ngx_free(topic);
@@ -269,6 +471,133 @@ ngx_http_geostream_topic_get(ngx_str_t *name, ngx_log_t *log)
     ngx_queue_insert_tail(&ngx_http_geostream_topics, &topic->queue);
 
     return topic;
+}
+
+
+/*
+ * The consumer thread reads the topic now: the history begins where it
+ * began, and the subscribers that waited for this start.
+ */
+static void
+ngx_http_geostream_topic_ready(ngx_http_geostream_topic_t *topic,
+    ngx_geostream_event_t *ev)
+{
+    int64_t                    offsets[NGX_GEOSTREAM_PARTITIONS_MAX];
+    ngx_int_t                  n;
+    ngx_queue_t               *q;
+    ngx_http_geostream_sub_t  *sub;
+
+    if (topic->ready) {
+        return;
+    }
+
+    n = ev->data.len ? ngx_geostream_cursor_parse(ev->data.data, ev->data.len,
+                                            offsets,
+                                            NGX_GEOSTREAM_PARTITIONS_MAX)
+                     : 0;
+
+    if (n < 0
+        || ngx_geostream_history_begin(&topic->history, offsets, n,
+                                       ev->timestamp)
+           != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "geostream: bad start of topic \"%V\": \"%V\"",
+                      &topic->name, &ev->data);
+    }
+
+    topic->ready = 1;
+
+    while (!ngx_queue_empty(&topic->waiting)) {
+        q = ngx_queue_head(&topic->waiting);
+        ngx_queue_remove(q);
+        ngx_queue_insert_tail(&topic->subscribers, q);
+
+        sub = ngx_queue_data(q, ngx_http_geostream_sub_t, queue);
+        ngx_http_geostream_sub_replay(sub);
+        ngx_http_geostream_sub_flush(sub);
+    }
+}
+
+
+/* the history ring keeps a reference; what it lets go is released */
+static void
+ngx_http_geostream_topic_keep(ngx_http_geostream_topic_t *topic,
+    ngx_geostream_event_t *ev)
+{
+    int                     failed;
+    ngx_geostream_event_t  *evicted;
+
+    evicted = ngx_geostream_history_push(&topic->history, ev, ev->partition,
+                                         ev->offset, ev->timestamp,
+                                         &failed);
+    if (!failed) {
+        ev->refs++;
+    }
+
+    if (evicted) {
+        ngx_geostream_event_release(evicted);
+    }
+}
+
+
+/*
+ * Sends a new subscriber what it asked for from before now: the history
+ * ring's events after its cursor, or since its time, that pass its
+ * filters.  It then joins the live feed in the same turn of the event
+ * loop, so nothing falls between the two and nothing comes twice.  When
+ * the ring no longer reaches back that far, the stream says so first.
+ */
+static void
+ngx_http_geostream_sub_replay(ngx_http_geostream_sub_t *sub)
+{
+    size_t                                i;
+    int64_t                               next;
+    ngx_uint_t                            covered;
+    ngx_geostream_event_t                *ev;
+    ngx_geostream_history_t              *h;
+    const ngx_geostream_history_entry_t  *e;
+
+    if (sub->start == NGX_HTTP_GEOSTREAM_LATEST) {
+        return;
+    }
+
+    h = &sub->topic->history;
+
+    covered = (sub->start == NGX_HTTP_GEOSTREAM_CURSOR)
+              ? ngx_geostream_history_covers(h, sub->cursor, sub->ncursor)
+              : ngx_geostream_history_covers_time(h, sub->since);
+
+    if (!covered) {
+        (void) ngx_http_geostream_sub_append(sub, NULL,
+                                       (u_char *) NGX_HTTP_GEOSTREAM_GAP,
+                                       sizeof(NGX_HTTP_GEOSTREAM_GAP) - 1, 1);
+    }
+
+    for (i = 0; (e = ngx_geostream_history_at(h, i)) != NULL; i++) {
+        ev = e->data;
+
+        if (sub->start == NGX_HTTP_GEOSTREAM_CURSOR) {
+            next = ((size_t) e->partition < sub->ncursor)
+                   ? sub->cursor[e->partition] : 0;
+
+            if (e->offset < next) {
+                continue;
+            }
+
+        } else if (e->timestamp < sub->since) {
+            continue;
+        }
+
+        if (!ngx_geostream_filter_match(&sub->filter, ev->name.data,
+                                        ev->name.len, ev->lat, ev->lon))
+        {
+            continue;
+        }
+
+        (void) ngx_http_geostream_sub_append(sub, ev, ev->data.data,
+                                             ev->data.len, 1);
+    }
 }
 
 
@@ -302,12 +631,13 @@ ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
         }
 
         if (ev->type == NGX_GEOSTREAM_EVENT_TOPIC_READY) {
-            topic->ready = 1;
+            ngx_http_geostream_topic_ready(topic, ev);
             ngx_geostream_event_release(ev);
             continue;
         }
 
         topic->events++;
+        ngx_http_geostream_topic_keep(topic, ev);
 
         for (q = ngx_queue_head(&topic->subscribers);
              q != ngx_queue_sentinel(&topic->subscribers);
@@ -315,8 +645,14 @@ ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
         {
             sub = ngx_queue_data(q, ngx_http_geostream_sub_t, queue);
 
+            if (!ngx_geostream_filter_match(&sub->filter, ev->name.data,
+                                            ev->name.len, ev->lat, ev->lon))
+            {
+                continue;
+            }
+
             if (ngx_http_geostream_sub_append(sub, ev, ev->data.data,
-                                              ev->data.len)
+                                              ev->data.len, 0)
                 != NGX_OK)
             {
                 sub->overflow = 1;
@@ -341,13 +677,20 @@ ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
 }
 
 
+/*
+ * Queues bytes for a subscriber.  The backlog limit holds for live events;
+ * a replay ("force") is bounded by the history ring instead, since its
+ * events are shared, not copied.
+ */
 static ngx_int_t
 ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
-    ngx_geostream_event_t *ev, u_char *data, size_t len)
+    ngx_geostream_event_t *ev, u_char *data, size_t len, ngx_uint_t force)
 {
     ngx_http_geostream_out_t  *o;
 
-    if (sub->overflow || sub->backlog + len > sub->backlog_max) {
+    if (sub->overflow
+        || (!force && sub->backlog + len > sub->backlog_max))
+    {
         return NGX_ERROR;
     }
 
@@ -522,7 +865,8 @@ ngx_http_geostream_sub_heartbeat(ngx_event_t *ev)
     if (sub->out == NULL) {
         if (ngx_http_geostream_sub_append(sub, NULL,
                                           (u_char *) NGX_HTTP_GEOSTREAM_BEAT,
-                                          sizeof(NGX_HTTP_GEOSTREAM_BEAT) - 1)
+                                          sizeof(NGX_HTTP_GEOSTREAM_BEAT) - 1,
+                                          0)
             == NGX_OK)
         {
             ngx_add_timer(ev, sub->heartbeat_interval);

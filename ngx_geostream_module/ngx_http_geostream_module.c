@@ -11,6 +11,10 @@
 #define NGX_HTTP_GEOSTREAM_HEARTBEAT     15000   /* ms */
 #define NGX_HTTP_GEOSTREAM_BACKLOG       (1024 * 1024)
 #define NGX_HTTP_GEOSTREAM_FLUSH         5000    /* ms */
+#define NGX_HTTP_GEOSTREAM_HISTORY       10000   /* events per topic */
+
+
+ngx_uint_t  ngx_http_geostream_history_size;
 
 
 static void *ngx_http_geostream_create_main_conf(ngx_conf_t *cf);
@@ -67,6 +71,13 @@ static ngx_command_t  ngx_http_geostream_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_geostream_main_conf_t, kafka.flush_timeout),
+      NULL },
+
+    { ngx_string("geostream_history"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_geostream_main_conf_t, history),
       NULL },
 
     { ngx_string("geostream_produce"),
@@ -187,6 +198,7 @@ ngx_http_geostream_create_main_conf(ngx_conf_t *cf)
      */
 
     gmcf->kafka.flush_timeout = NGX_CONF_UNSET_MSEC;
+    gmcf->history = NGX_CONF_UNSET_UINT;
 
     return gmcf;
 }
@@ -199,6 +211,7 @@ ngx_http_geostream_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_msec_value(gmcf->kafka.flush_timeout,
                              NGX_HTTP_GEOSTREAM_FLUSH);
+    ngx_conf_init_uint_value(gmcf->history, NGX_HTTP_GEOSTREAM_HISTORY);
 
     if (gmcf->kafka.brokers.len == 0) {
         return NGX_CONF_OK;
@@ -471,6 +484,8 @@ ngx_http_geostream_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    ngx_http_geostream_history_size = gmcf->history;
+
     /*
      * A worker whose producer cannot start still serves everything else;
      * its produce requests answer 503.
@@ -640,6 +655,27 @@ ngx_http_geostream_is_type(ngx_str_t *type, const char *mime)
 
     return type->len == len || type->data[len] == ';'
            || type->data[len] == ' ';
+}
+
+
+/* a query argument's value, percent-decoded into a copy */
+ngx_int_t
+ngx_http_geostream_unescape(ngx_http_request_t *r, ngx_str_t *value)
+{
+    u_char  *dst, *src;
+
+    dst = ngx_pnalloc(r->pool, value->len);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    src = value->data;
+    value->data = dst;
+
+    ngx_unescape_uri(&dst, &src, value->len, NGX_UNESCAPE_URI);
+    value->len = dst - value->data;
+
+    return NGX_OK;
 }
 
 

@@ -12,12 +12,15 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_geostream_filter.h"
+#include "ngx_geostream_history.h"
 #include "ngx_geostream_kafka.h"
 #include "ngx_geostream_message.h"
 
 
 typedef struct {
     ngx_geostream_kafka_conf_t  kafka;
+    ngx_uint_t                  history;        /* events per topic */
 } ngx_http_geostream_main_conf_t;
 
 
@@ -69,6 +72,10 @@ ngx_int_t ngx_http_geostream_topic(ngx_http_request_t *r,
 ngx_int_t ngx_http_geostream_topic_error(ngx_http_request_t *r,
     ngx_int_t rc, ngx_str_t *topic);
 ngx_int_t ngx_http_geostream_ndjson(ngx_http_request_t *r);
+ngx_int_t ngx_http_geostream_unescape(ngx_http_request_t *r,
+    ngx_str_t *value);
+
+extern ngx_uint_t  ngx_http_geostream_history_size;
 ngx_uint_t ngx_http_geostream_is_type(ngx_str_t *type, const char *mime);
 
 

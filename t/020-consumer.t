@@ -161,3 +161,173 @@ POST /consumer/t-headers
 Allow: GET, HEAD
 --- response_body
 {"error":"method_not_allowed","detail":"use GET to subscribe"}
+
+
+
+=== TEST 10: Last-Event-ID resumes right after the cursor, from the history
+--- init
+follow_and_produce('t-resume',
+    map { ['k', qq({"name":"k","message_id":$_,"lat":1,"lon":2})] } 1 .. 3);
+--- request
+GET /consumer/t-resume HTTP/1.0
+--- more_headers
+Last-Event-ID: 0:1,1:1,2:1,3:1
+--- timeout: 1
+--- abort
+--- response_body_like chomp
+^retry: 2000
+
+id: [^\n]*\b:2\b[^\n]*
+data: \{"topic":"t-resume","name":"k","message_id":2,"lat":1,"lon":2\}
+
+id: [^\n]*\b:3\b[^\n]*
+data: \{"topic":"t-resume","name":"k","message_id":3,"lat":1,"lon":2\}
+
+$
+
+
+
+=== TEST 11: the last_event_id argument does the same for EventSource's first request
+--- init
+follow_and_produce('t-resume-arg',
+    map { ['k', qq({"name":"k","message_id":$_,"lat":1,"lon":2})] } 1 .. 3);
+--- request
+GET /consumer/t-resume-arg?last_event_id=0%3A2%2C1%3A2%2C2%3A2%2C3%3A2 HTTP/1.0
+--- timeout: 1
+--- abort
+--- response_body_like chomp
+^retry: 2000
+
+id: [^\n]+
+data: \{"topic":"t-resume-arg","name":"k","message_id":3,"lat":1,"lon":2\}
+
+$
+
+
+
+=== TEST 12: since=beginning replays the topic, then the stream goes on live
+--- init
+follow_and_produce('t-since-begin',
+    ['a', '{"name":"a","lat":1,"lon":2}'], ['b', '{"name":"b","lat":3,"lon":4}']);
+produce_when_ready('t-since-begin', '{"name":"c","lat":5,"lon":6}');
+--- request
+GET /consumer/t-since-begin?since=beginning HTTP/1.0
+--- timeout: 2
+--- abort
+--- response_body_like chomp
+^retry: 2000
+
+id: [^\n]+
+data: \{"topic":"t-since-begin","name":"a","lat":1,"lon":2\}
+
+id: [^\n]+
+data: \{"topic":"t-since-begin","name":"b","lat":3,"lon":4\}
+
+id: [^\n]+
+data: \{"topic":"t-since-begin","name":"c","lat":5,"lon":6\}
+
+$
+
+
+
+=== TEST 13: since=5m replays what the last five minutes brought
+--- init
+follow_and_produce('t-since-dur', ['a', '{"name":"a","lat":1,"lon":2}']);
+--- request
+GET /consumer/t-since-dur?since=5m HTTP/1.0
+--- timeout: 1
+--- abort
+--- response_body_like chomp
+^retry: 2000
+
+id: [^\n]+
+data: \{"topic":"t-since-dur","name":"a","lat":1,"lon":2\}
+
+$
+
+
+
+=== TEST 14: since a time in the future replays nothing
+--- init
+follow_and_produce('t-since-ts', ['a', '{"name":"a","lat":1,"lon":2}']);
+--- request
+GET /consumer/t-since-ts?since=4102444800000 HTTP/1.0
+--- timeout: 1
+--- abort
+--- response_body_like: ^retry: 2000\n\n$
+
+
+
+=== TEST 15: a cursor older than the history gets an explicit gap event first
+--- init
+kcat_produce('t-gap', ['a', '{"name":"old","lat":1,"lon":2}']);
+follow_and_produce('t-gap', ['a', '{"name":"new","lat":1,"lon":2}']);
+--- request
+GET /consumer/t-gap HTTP/1.0
+--- more_headers
+Last-Event-ID: 0:0,1:0,2:0,3:0
+--- timeout: 1
+--- abort
+--- response_body_like chomp
+^retry: 2000
+
+event: gap
+data: \{"reason":"not_in_history",[^\n]+\}
+
+id: [^\n]+
+data: \{"topic":"t-gap","name":"new","lat":1,"lon":2\}
+
+$
+
+
+
+=== TEST 16: bbox and name filters keep only what matches
+--- init
+follow_and_produce('t-filter',
+    ['in-1',  '{"name":"in-1","lat":52.5,"lon":13.4}'],
+    ['out-1', '{"name":"out-1","lat":48.8,"lon":2.3}'],
+    ['in-2',  '{"name":"in-2","lat":52.6,"lon":13.5}'],
+    ['in-3',  '{"name":"in-3","lat":52.4,"lon":13.3}']);
+--- request
+GET /consumer/t-filter?since=beginning&bbox=13,52,14,53&name=in-1,in-3,out-1 HTTP/1.0
+--- timeout: 1
+--- abort
+--- response_body_like chomp
+^retry: 2000
+
+id: [^\n]+
+data: \{"topic":"t-filter","name":"in-1","lat":52.5,"lon":13.4\}
+
+id: [^\n]+
+data: \{"topic":"t-filter","name":"in-3","lat":52.4,"lon":13.3\}
+
+$
+
+
+
+=== TEST 17: a malformed cursor is refused
+--- request
+GET /consumer/t-bad-cursor
+--- more_headers
+Last-Event-ID: 0:1,x
+--- error_code: 400
+--- response_body
+{"error":"invalid_cursor","detail":"a Last-Event-ID is \"partition:offset\" pairs separated by commas"}
+
+
+
+=== TEST 18: a malformed since is refused
+--- request
+GET /consumer/t-bad-since?since=yesterday
+--- error_code: 400
+--- response_body
+{"error":"invalid_since","detail":"since is latest, beginning, a time in ms since the epoch, or a duration such as 5m"}
+
+
+
+=== TEST 19: a malformed bbox is refused
+--- request
+GET /consumer/t-bad-bbox?bbox=1,2,3
+--- error_code: 400
+--- response_body
+{"error":"invalid_bbox","detail":"bbox is west,south,east,north in degrees"}

@@ -19,7 +19,7 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(produce_when_ready kcat_produce_when_ready kcat_produce
-                 kcat_records);
+                 kcat_records follow_and_produce);
 
 my $bin = __FILE__ =~ s{/[^/]+$}{}r;
 
@@ -112,6 +112,37 @@ sub kcat_produce {
         print $kcat "$r->[1]\n";
         close $kcat or die "kcat failed\n";
     }
+}
+
+# Waits (10 s at most) until the status location reports TOPIC with a
+# field matching PATTERN (e.g. '"ready":true').
+sub wait_status {
+    my ($topic, $pattern) = @_;
+
+    my $deadline = time + 10;
+
+    while (time < $deadline) {
+        my $status = `curl -fs @{[base_url()]}/geostream/status`;
+        return 1 if $status =~ /\{"topic":"\Q$topic\E",[^}]*$pattern/;
+        sleep 0.05;
+    }
+
+    die "topic $topic never matched $pattern\n";
+}
+
+# Makes nginx follow TOPIC (a subscriber that stays 10 s in the
+# background), then produces the records with kcat and waits until nginx
+# has dispatched them all, so that they are in its history.
+sub follow_and_produce {
+    my ($topic, @records) = @_;
+
+    system('curl -s -N -m 10 ' . base_url() . "/consumer/$topic"
+           . ' >/dev/null 2>&1 &') == 0
+        or die "cannot start a background subscriber\n";
+
+    wait_status($topic, '"ready":true');
+    kcat_produce($topic, @records);
+    wait_status($topic, '"events":' . scalar(@records) . '\b');
 }
 
 # Every record of TOPIC as [partition, offset, key, value], read with

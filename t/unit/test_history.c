@@ -127,6 +127,14 @@ test_ring(void)
        "b was evicted to make room for e");
 
     ngx_geostream_history_free(&h);
+
+    begin[0] = 0;
+    begin[1] = 0;
+    ngx_geostream_history_init(&h, 3);
+    ngx_geostream_history_begin(&h, begin, 2, 5000);
+    ok(ngx_geostream_history_covers_time(&h, 0),
+       "reading from offset 0 everywhere covers all time");
+    ngx_geostream_history_free(&h);
 }
 
 
