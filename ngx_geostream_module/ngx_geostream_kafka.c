@@ -25,12 +25,9 @@
 typedef struct ngx_geostream_followed_s  ngx_geostream_followed_t;
 
 struct ngx_geostream_followed_s {
+    ngx_geostream_reading_t     rd;              /* partitions started */
     ngx_geostream_followed_t   *next;
-    char                       *name;
-    size_t                      name_len;
     rd_kafka_topic_t           *rkt;
-    int32_t                     partitions;      /* started so far */
-    int64_t                    *next_offsets;    /* the cursor */
     time_t                      refresh;         /* next metadata check */
 };
 
@@ -107,12 +104,8 @@ static void ngx_geostream_consumer_add(ngx_geostream_consumer_t *cs,
     ngx_geostream_follow_t *f, ngx_geostream_event_t ***tail);
 static void ngx_geostream_consumer_refresh(ngx_geostream_consumer_t *cs,
     ngx_geostream_followed_t *ft, ngx_geostream_event_t ***tail);
-static ngx_geostream_event_t *ngx_geostream_consumer_event(
-    ngx_geostream_followed_t *ft, rd_kafka_message_t *msg);
-static ngx_geostream_event_t *ngx_geostream_event_alloc(
-    ngx_geostream_event_type_e type, ngx_geostream_followed_t *ft,
-    const char *name, size_t name_len, size_t data_len);
-static size_t ngx_geostream_consumer_cursor(ngx_geostream_followed_t *ft,
+
+static size_t ngx_geostream_consumer_cursor(ngx_geostream_reading_t *rd,
     u_char **cursor);
 static void ngx_geostream_consumer_hand_over(ngx_geostream_consumer_t *cs,
     ngx_geostream_event_t *batch, ngx_geostream_event_t **tail);
@@ -600,12 +593,67 @@ ngx_geostream_kafka_follow(ngx_str_t *topic)
 }
 
 
+/*
+ * A consumer instance with the configured properties.  No group.id:
+ * partitions are started directly at known offsets with the simple
+ * consumer interface, so no group coordination delays or shares the
+ * stream; every worker reads every partition.
+ */
+rd_kafka_t *
+ngx_geostream_kafka_consumer_new(ngx_log_t *log, ngx_uint_t partition_eof)
+{
+    char              errstr[512];
+    rd_kafka_t       *rk;
+    rd_kafka_conf_t  *conf;
+
+    conf = ngx_geostream_kafka_conf(log, ngx_geostream_worker.conf,
+                                    RD_KAFKA_CONSUMER);
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    if (partition_eof
+        && ngx_geostream_kafka_conf_set(log, conf, "enable.partition.eof",
+                                        "true")
+           != NGX_OK)
+    {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+
+    rd_kafka_conf_set_log_cb(conf, ngx_geostream_kafka_log);
+    rd_kafka_conf_set_error_cb(conf, ngx_geostream_kafka_error);
+    rd_kafka_conf_set_opaque(conf, log);
+
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (rk == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "geostream: cannot create a kafka consumer: %s",
+                      errstr);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+
+    rd_kafka_set_log_queue(rk, NULL);
+
+    return rk;
+}
+
+
+/* for another thread of the worker: events to the event loop */
+void
+ngx_geostream_kafka_hand_over(ngx_geostream_event_t *batch,
+    ngx_geostream_event_t **tail)
+{
+    ngx_geostream_consumer_hand_over(ngx_geostream_worker.consumer, batch,
+                                     tail);
+}
+
+
 static ngx_int_t
 ngx_geostream_consumer_start(ngx_cycle_t *cycle)
 {
     int                        err;
-    char                       errstr[512];
-    rd_kafka_conf_t           *conf;
     ngx_geostream_worker_t    *w;
     ngx_geostream_consumer_t  *cs;
 
@@ -619,30 +667,10 @@ ngx_geostream_consumer_start(ngx_cycle_t *cycle)
     cs->ready_tail = &cs->ready;
     cs->notify_write = NGX_INVALID_FILE;
 
-    conf = ngx_geostream_kafka_conf(cycle->log, w->conf, RD_KAFKA_CONSUMER);
-    if (conf == NULL) {
-        goto failed;
-    }
-
-    rd_kafka_conf_set_log_cb(conf, ngx_geostream_kafka_log);
-    rd_kafka_conf_set_error_cb(conf, ngx_geostream_kafka_error);
-    rd_kafka_conf_set_opaque(conf, cycle->log);
-
-    /*
-     * No group.id: partitions are started directly at known offsets with
-     * the simple consumer interface, so no group coordination delays or
-     * shares the stream; every worker reads every partition.
-     */
-    cs->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    cs->rk = ngx_geostream_kafka_consumer_new(cycle->log, 0);
     if (cs->rk == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "geostream: cannot create the kafka consumer: %s",
-                      errstr);
-        rd_kafka_conf_destroy(conf);
         goto failed;
     }
-
-    rd_kafka_set_log_queue(cs->rk, NULL);
 
     cs->queue = rd_kafka_queue_new(cs->rk);
 
@@ -704,6 +732,9 @@ ngx_geostream_consumer_stop(void)
         return;
     }
 
+    /* the replay thread hands over through the consumer: it stops first */
+    ngx_geostream_replay_stop();
+
     pthread_mutex_lock(&cs->mutex);
     cs->stop = 1;
     pthread_mutex_unlock(&cs->mutex);
@@ -714,13 +745,13 @@ ngx_geostream_consumer_stop(void)
     for (ft = cs->followed; ft; ft = next_ft) {
         next_ft = ft->next;
 
-        for (p = 0; p < ft->partitions; p++) {
+        for (p = 0; p < ft->rd.partitions; p++) {
             rd_kafka_consume_stop(ft->rkt, p);
         }
 
         rd_kafka_topic_destroy(ft->rkt);
-        free(ft->next_offsets);
-        free(ft->name);
+        free(ft->rd.next_offsets);
+        free(ft->rd.name);
         free(ft);
     }
 
@@ -847,7 +878,7 @@ ngx_geostream_consumer_thread(void *data)
             if (msgs[i]->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
                 for (ft = cs->followed; ft; ft = ft->next) {
                     if (ft->rkt == msgs[i]->rkt) {
-                        ev = ngx_geostream_consumer_event(ft, msgs[i]);
+                        ev = ngx_geostream_kafka_event(&ft->rd, msgs[i]);
                         break;
                     }
                 }
@@ -883,7 +914,7 @@ ngx_geostream_consumer_add(ngx_geostream_consumer_t *cs,
     ngx_geostream_followed_t  *ft;
 
     for (ft = cs->followed; ft; ft = ft->next) {
-        if (ft->name_len == f->len && ngx_strcmp(ft->name, f->name) == 0) {
+        if (ft->rd.name_len == f->len && ngx_strcmp(ft->rd.name, f->name) == 0) {
             return;
         }
     }
@@ -893,14 +924,14 @@ ngx_geostream_consumer_add(ngx_geostream_consumer_t *cs,
         return;
     }
 
-    ft->name = strdup(f->name);
-    ft->name_len = f->len;
+    ft->rd.name = strdup(f->name);
+    ft->rd.name_len = f->len;
     ft->rkt = rd_kafka_topic_new(cs->rk, f->name, NULL);
 
-    if (ft->name == NULL || ft->rkt == NULL) {
+    if (ft->rd.name == NULL || ft->rkt == NULL) {
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
                       "geostream: cannot follow topic \"%s\"", f->name);
-        free(ft->name);
+        free(ft->rd.name);
         free(ft);
         return;
     }
@@ -932,7 +963,7 @@ ngx_geostream_consumer_refresh(ngx_geostream_consumer_t *cs,
     ngx_geostream_event_t         *ev;
     const rd_kafka_metadata_t     *md;
 
-    first = (ft->next_offsets == NULL);
+    first = (ft->rd.next_offsets == NULL);
 
     err = rd_kafka_metadata(cs->rk, 0, ft->rkt, &md,
                             NGX_GEOSTREAM_METADATA_TIMEOUT);
@@ -940,7 +971,7 @@ ngx_geostream_consumer_refresh(ngx_geostream_consumer_t *cs,
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "geostream: metadata of topic \"%s\": %s",
-                      ft->name, rd_kafka_err2str(err));
+                      ft->rd.name, rd_kafka_err2str(err));
         ft->refresh = time(NULL) + NGX_GEOSTREAM_RETRY_UNKNOWN;
         return;
     }
@@ -957,25 +988,25 @@ ngx_geostream_consumer_refresh(ngx_geostream_consumer_t *cs,
     ft->refresh = time(NULL) + (count ? NGX_GEOSTREAM_METADATA_REFRESH
                                       : NGX_GEOSTREAM_RETRY_UNKNOWN);
 
-    if (count > ft->partitions) {
-        offsets = realloc(ft->next_offsets, count * sizeof(int64_t));
+    if (count > ft->rd.partitions) {
+        offsets = realloc(ft->rd.next_offsets, count * sizeof(int64_t));
         if (offsets == NULL) {
             return;
         }
 
-        ft->next_offsets = offsets;
+        ft->rd.next_offsets = offsets;
 
-        for (p = ft->partitions; p < count; p++) {
+        for (p = ft->rd.partitions; p < count; p++) {
             start = 0;
 
             if (first) {
-                err = rd_kafka_query_watermark_offsets(cs->rk, ft->name, p,
+                err = rd_kafka_query_watermark_offsets(cs->rk, ft->rd.name, p,
                                              &low, &high,
                                              NGX_GEOSTREAM_METADATA_TIMEOUT);
                 if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
                     ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                                   "geostream: offsets of \"%s\" [%d]: %s",
-                                  ft->name, p, rd_kafka_err2str(err));
+                                  ft->rd.name, p, rd_kafka_err2str(err));
                     break;
                 }
 
@@ -990,13 +1021,13 @@ ngx_geostream_consumer_refresh(ngx_geostream_consumer_t *cs,
             {
                 ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                               "geostream: cannot consume \"%s\" [%d]: %s",
-                              ft->name, p,
+                              ft->rd.name, p,
                               rd_kafka_err2str(rd_kafka_last_error()));
                 break;
             }
 
-            ft->next_offsets[p] = start;
-            ft->partitions = p + 1;
+            ft->rd.next_offsets[p] = start;
+            ft->rd.partitions = p + 1;
         }
     }
 
@@ -1004,21 +1035,21 @@ ngx_geostream_consumer_refresh(ngx_geostream_consumer_t *cs,
         return;
     }
 
-    if (ft->next_offsets == NULL) {
+    if (ft->rd.next_offsets == NULL) {
         /* a topic that does not exist yet is ready too: see above */
-        ft->next_offsets = malloc(sizeof(int64_t));
-        if (ft->next_offsets == NULL) {
+        ft->rd.next_offsets = malloc(sizeof(int64_t));
+        if (ft->rd.next_offsets == NULL) {
             return;
         }
     }
 
-    n = ngx_geostream_consumer_cursor(ft, &cursor);
+    n = ngx_geostream_consumer_cursor(&ft->rd, &cursor);
     if (cursor == NULL) {
         return;
     }
 
-    ev = ngx_geostream_event_alloc(NGX_GEOSTREAM_EVENT_TOPIC_READY, ft, NULL,
-                                   0, n);
+    ev = ngx_geostream_event_alloc(NGX_GEOSTREAM_EVENT_TOPIC_READY, &ft->rd,
+                                   NULL, 0, n);
     if (ev != NULL) {
         ngx_memcpy(ev->data.data, cursor, n);
         ev->timestamp = (int64_t) time(NULL) * 1000;
@@ -1030,8 +1061,12 @@ ngx_geostream_consumer_refresh(ngx_geostream_consumer_t *cs,
 }
 
 
-static ngx_geostream_event_t *
-ngx_geostream_consumer_event(ngx_geostream_followed_t *ft,
+/*
+ * A message as subscribers receive it; advances the reader's cursor.
+ * NULL when the message is not a valid position (skipped, counted).
+ */
+ngx_geostream_event_t *
+ngx_geostream_kafka_event(ngx_geostream_reading_t *rd,
     rd_kafka_message_t *msg)
 {
     u_char                    *id;
@@ -1041,8 +1076,8 @@ ngx_geostream_consumer_event(ngx_geostream_followed_t *ft,
     ngx_geostream_error_t      err;
     ngx_geostream_position_t   pos;
 
-    if (msg->partition >= 0 && msg->partition < ft->partitions) {
-        ft->next_offsets[msg->partition] = msg->offset + 1;
+    if (msg->partition >= 0 && msg->partition < rd->partitions) {
+        rd->next_offsets[msg->partition] = msg->offset + 1;
     }
 
     (void) ngx_atomic_fetch_add(&ngx_geostream_kafka_stats.consumed, 1);
@@ -1053,12 +1088,12 @@ ngx_geostream_consumer_event(ngx_geostream_followed_t *ft,
         (void) ngx_atomic_fetch_add(&ngx_geostream_kafka_stats.skipped, 1);
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "geostream: skipped message at \"%s\" [%d] offset %O: "
-                      "%s: %s", ft->name, msg->partition,
+                      "%s: %s", rd->name, msg->partition,
                       (off_t) msg->offset, err.code, err.detail);
         return NULL;
     }
 
-    json = ngx_geostream_position_event(&pos, ft->name);
+    json = ngx_geostream_position_event(&pos, rd->name);
 
     if (json == NULL) {
         ngx_geostream_position_free(&pos);
@@ -1067,14 +1102,14 @@ ngx_geostream_consumer_event(ngx_geostream_followed_t *ft,
 
     json_len = ngx_strlen(json);
 
-    id_len = ngx_geostream_consumer_cursor(ft, &id);
+    id_len = ngx_geostream_consumer_cursor(rd, &id);
     if (id == NULL) {
         free(json);
         ngx_geostream_position_free(&pos);
         return NULL;
     }
 
-    ev = ngx_geostream_event_alloc(NGX_GEOSTREAM_EVENT_MESSAGE, ft,
+    ev = ngx_geostream_event_alloc(NGX_GEOSTREAM_EVENT_MESSAGE, rd,
                                    pos.name, pos.name_len,
                                    ngx_geostream_sse_event_size(id, id_len,
                                                (u_char *) json, json_len));
@@ -1098,13 +1133,13 @@ ngx_geostream_consumer_event(ngx_geostream_followed_t *ft,
 
 /* the topic's cursor now: every partition's next offset, "0:12,1:7" */
 static size_t
-ngx_geostream_consumer_cursor(ngx_geostream_followed_t *ft, u_char **cursor)
+ngx_geostream_consumer_cursor(ngx_geostream_reading_t *rd, u_char **cursor)
 {
     u_char   *p, *last;
     size_t    size;
     int32_t   i;
 
-    size = ft->partitions * (NGX_INT32_LEN + NGX_INT64_LEN + 2) + 1;
+    size = rd->partitions * (NGX_INT32_LEN + NGX_INT64_LEN + 2) + 1;
 
     *cursor = malloc(size);
     if (*cursor == NULL) {
@@ -1114,9 +1149,9 @@ ngx_geostream_consumer_cursor(ngx_geostream_followed_t *ft, u_char **cursor)
     p = *cursor;
     last = p + size;
 
-    for (i = 0; i < ft->partitions; i++) {
+    for (i = 0; i < rd->partitions; i++) {
         p = ngx_slprintf(p, last, "%s%D:%L", i ? "," : "", i,
-                         ft->next_offsets[i]);
+                         rd->next_offsets[i]);
     }
 
     return p - *cursor;
@@ -1124,14 +1159,14 @@ ngx_geostream_consumer_cursor(ngx_geostream_followed_t *ft, u_char **cursor)
 
 
 /* one allocation: the event, its topic, the entity's name, its SSE bytes */
-static ngx_geostream_event_t *
+ngx_geostream_event_t *
 ngx_geostream_event_alloc(ngx_geostream_event_type_e type,
-    ngx_geostream_followed_t *ft, const char *name, size_t name_len,
+    ngx_geostream_reading_t *rd, const char *name, size_t name_len,
     size_t data_len)
 {
     ngx_geostream_event_t  *ev;
 
-    ev = malloc(sizeof(ngx_geostream_event_t) + ft->name_len + 1 + name_len
+    ev = malloc(sizeof(ngx_geostream_event_t) + rd->name_len + 1 + name_len
                 + data_len);
     if (ev == NULL) {
         return NULL;
@@ -1144,13 +1179,13 @@ ngx_geostream_event_alloc(ngx_geostream_event_type_e type,
     ev->partition = -1;
     ev->offset = -1;
 
-    ev->topic.len = ft->name_len;
+    ev->topic.len = rd->name_len;
     ev->topic.data = (u_char *) (ev + 1);
-    ngx_memcpy(ev->topic.data, ft->name, ft->name_len);
-    ev->topic.data[ft->name_len] = '\0';
+    ngx_memcpy(ev->topic.data, rd->name, rd->name_len);
+    ev->topic.data[rd->name_len] = '\0';
 
     ev->name.len = name_len;
-    ev->name.data = ev->topic.data + ft->name_len + 1;
+    ev->name.data = ev->topic.data + rd->name_len + 1;
     ngx_memcpy(ev->name.data, name, name_len);
 
     ev->data.len = data_len;

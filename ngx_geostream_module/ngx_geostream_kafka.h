@@ -25,11 +25,44 @@
 typedef enum {
     NGX_GEOSTREAM_EVENT_MESSAGE = 0,
     /* from now on, everything produced to the topic will be delivered */
-    NGX_GEOSTREAM_EVENT_TOPIC_READY
+    NGX_GEOSTREAM_EVENT_TOPIC_READY,
+    /* a replayed message, for one replay's owner only */
+    NGX_GEOSTREAM_EVENT_REPLAY,
+    /* a replay's notice to its owner (SSE bytes, no filter applies) */
+    NGX_GEOSTREAM_EVENT_REPLAY_NOTICE,
+    /* the replay is over; its owner takes it from here */
+    NGX_GEOSTREAM_EVENT_REPLAY_DONE
 } ngx_geostream_event_type_e;
 
 
-typedef struct ngx_geostream_event_s  ngx_geostream_event_t;
+typedef struct ngx_geostream_event_s   ngx_geostream_event_t;
+typedef struct ngx_geostream_replay_s  ngx_geostream_replay_t;
+
+
+/* a topic as a thread reads it: where each partition is (the cursor) */
+typedef struct {
+    char                       *name;
+    size_t                      name_len;
+    int32_t                     partitions;
+    int64_t                    *next_offsets;
+} ngx_geostream_reading_t;
+
+
+/*
+ * A read of a topic's past from Kafka, for one subscriber whose position
+ * the history ring no longer has: from "rd"'s offsets (or, with "since",
+ * the offsets of that time) up to, not including, "to".  The worker's
+ * replay thread runs one at a time.  The event loop owns "owner" and frees
+ * the replay once it has its REPLAY_DONE event.
+ */
+struct ngx_geostream_replay_s {
+    ngx_geostream_replay_t     *next;
+    void                       *owner;          /* NULL: the owner left */
+    ngx_geostream_reading_t     rd;
+    int64_t                    *to;
+    int64_t                     since;          /* ms, or -1 */
+    unsigned                    notify_retention:1;
+};
 
 /*
  * One message of a topic as subscribers receive it: the complete SSE
@@ -42,6 +75,7 @@ struct ngx_geostream_event_s {
     ngx_geostream_event_type_e  type;
     ngx_uint_t                  refs;
     ngx_str_t                   topic;
+    ngx_geostream_replay_t     *replay;
     int32_t                     partition;
     int64_t                     offset;
     int64_t                     timestamp;    /* Kafka's, ms */
@@ -94,6 +128,28 @@ rd_kafka_t *ngx_geostream_kafka_producer(void);
 ngx_int_t ngx_geostream_kafka_follow(ngx_str_t *topic);
 
 void ngx_geostream_event_release(ngx_geostream_event_t *ev);
+
+/*
+ * Starts a replay (and the worker's replay thread, on first use); "from"
+ * and "to" have n partitions each.  NULL when it cannot.
+ */
+ngx_geostream_replay_t *ngx_geostream_replay_start(ngx_str_t *topic,
+    const int64_t *from, const int64_t *to, size_t n, int64_t since,
+    ngx_uint_t notify_retention, void *owner);
+void ngx_geostream_replay_free(ngx_geostream_replay_t *rp);
+void ngx_geostream_replay_stop(void);
+
+rd_kafka_t *ngx_geostream_kafka_consumer_new(ngx_log_t *log,
+    ngx_uint_t partition_eof);
+
+/* for the worker's threads (ngx_geostream_replay.c): no nginx objects */
+void ngx_geostream_kafka_hand_over(ngx_geostream_event_t *batch,
+    ngx_geostream_event_t **tail);
+ngx_geostream_event_t *ngx_geostream_kafka_event(ngx_geostream_reading_t *rd,
+    rd_kafka_message_t *msg);
+ngx_geostream_event_t *ngx_geostream_event_alloc(
+    ngx_geostream_event_type_e type, ngx_geostream_reading_t *rd,
+    const char *name, size_t name_len, size_t data_len);
 
 extern ngx_geostream_kafka_stats_t  ngx_geostream_kafka_stats;
 

@@ -44,6 +44,7 @@ typedef struct {
     ngx_str_t                         name;
     ngx_queue_t                       subscribers;   /* live */
     ngx_queue_t                       waiting;       /* for "ready" */
+    ngx_queue_t                       replaying;     /* from Kafka */
     ngx_uint_t                        nsubscribers;
     ngx_uint_t                        events;        /* dispatched */
     ngx_geostream_history_t           history;
@@ -76,11 +77,13 @@ struct ngx_http_geostream_sub_s {
     int64_t                          *cursor;
     size_t                            ncursor;
     int64_t                           since;         /* ms */
+    ngx_geostream_replay_t           *replay;        /* from Kafka */
 
     ngx_http_geostream_sub_t         *next_dirty;
     unsigned                          dirty:1;
     unsigned                          overflow:1;
     unsigned                          detached:1;
+    unsigned                          beginning:1;
 };
 
 
@@ -93,6 +96,8 @@ static void ngx_http_geostream_topic_ready(ngx_http_geostream_topic_t *topic,
 static void ngx_http_geostream_topic_keep(ngx_http_geostream_topic_t *topic,
     ngx_geostream_event_t *ev);
 static void ngx_http_geostream_sub_replay(ngx_http_geostream_sub_t *sub);
+static ngx_int_t ngx_http_geostream_sub_kafka(ngx_http_geostream_sub_t *sub);
+static void ngx_http_geostream_sub_replayed(ngx_geostream_replay_t *rp);
 static ngx_int_t ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
     ngx_geostream_event_t *ev, u_char *data, size_t len, ngx_uint_t force);
 static void ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub);
@@ -345,6 +350,7 @@ ngx_http_geostream_sub_parse(ngx_http_request_t *r,
 
         if (value.len == 9 && ngx_strncmp(value.data, "beginning", 9) == 0) {
             sub->start = NGX_HTTP_GEOSTREAM_CURSOR;
+            sub->beginning = 1;
 
         } else if (value.len > 0 && value.len < 20
                    && ngx_atoof(value.data, value.len) != NGX_ERROR)
@@ -454,6 +460,7 @@ ngx_http_geostream_topic_get(ngx_str_t *name, ngx_log_t *log)
     ngx_memcpy(topic->name.data, name->data, name->len);
     ngx_queue_init(&topic->subscribers);
     ngx_queue_init(&topic->waiting);
+    ngx_queue_init(&topic->replaying);
 
     if (ngx_geostream_history_init(&topic->history,
                                    ngx_http_geostream_history_size)
@@ -546,7 +553,10 @@ ngx_http_geostream_topic_keep(ngx_http_geostream_topic_t *topic,
  * ring's events after its cursor, or since its time, that pass its
  * filters.  It then joins the live feed in the same turn of the event
  * loop, so nothing falls between the two and nothing comes twice.  When
- * the ring no longer reaches back that far, the stream says so first.
+ * the ring no longer reaches back that far, the part before the ring is
+ * read from Kafka first (ngx_http_geostream_sub_kafka()); only if that
+ * cannot be done does the stream say so with a "gap" event and go on with
+ * what the ring has.
  */
 static void
 ngx_http_geostream_sub_replay(ngx_http_geostream_sub_t *sub)
@@ -569,6 +579,10 @@ ngx_http_geostream_sub_replay(ngx_http_geostream_sub_t *sub)
               : ngx_geostream_history_covers_time(h, sub->since);
 
     if (!covered) {
+        if (ngx_http_geostream_sub_kafka(sub) == NGX_OK) {
+            return;
+        }
+
         (void) ngx_http_geostream_sub_append(sub, NULL,
                                        (u_char *) NGX_HTTP_GEOSTREAM_GAP,
                                        sizeof(NGX_HTTP_GEOSTREAM_GAP) - 1, 1);
@@ -598,6 +612,89 @@ ngx_http_geostream_sub_replay(ngx_http_geostream_sub_t *sub)
         (void) ngx_http_geostream_sub_append(sub, ev, ev->data.data,
                                              ev->data.len, 1);
     }
+}
+
+
+/*
+ * Asks the worker's replay thread for the topic's past from the
+ * subscriber's position up to where the history ring begins.  Until that
+ * is done the subscriber is off the live feed; the ring keeps what comes
+ * meanwhile.
+ */
+static ngx_int_t
+ngx_http_geostream_sub_kafka(ngx_http_geostream_sub_t *sub)
+{
+    size_t                    n, p;
+    int64_t                  *from;
+    ngx_geostream_history_t  *h;
+
+    h = &sub->topic->history;
+    n = h->npartitions;
+
+    from = ngx_pcalloc(sub->request->pool, (n ? n : 1) * sizeof(int64_t));
+    if (from == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (p = 0; sub->start == NGX_HTTP_GEOSTREAM_CURSOR && p < n; p++) {
+        from[p] = (p < sub->ncursor) ? sub->cursor[p] : 0;
+    }
+
+    sub->replay = ngx_geostream_replay_start(&sub->topic->name, from,
+                          h->start, n,
+                          sub->start == NGX_HTTP_GEOSTREAM_TIME ? sub->since
+                                                                : -1,
+                          sub->start == NGX_HTTP_GEOSTREAM_CURSOR
+                          && !sub->beginning,
+                          sub);
+    if (sub->replay == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_queue_remove(&sub->queue);
+    ngx_queue_insert_tail(&sub->topic->replaying, &sub->queue);
+
+    return NGX_OK;
+}
+
+
+/* a replay from Kafka is over: the history ring and live feed go on */
+static void
+ngx_http_geostream_sub_replayed(ngx_geostream_replay_t *rp)
+{
+    ngx_http_geostream_sub_t  *sub;
+
+    sub = rp->owner;
+
+    if (sub == NULL) {
+        ngx_geostream_replay_free(rp);
+        return;
+    }
+
+    sub->replay = NULL;
+
+    /* the replay ended where the ring began: resume from there */
+    sub->start = NGX_HTTP_GEOSTREAM_CURSOR;
+    sub->beginning = 0;
+    sub->ncursor = rp->rd.partitions;
+    sub->cursor = ngx_palloc(sub->request->pool,
+                             (sub->ncursor ? sub->ncursor : 1)
+                             * sizeof(int64_t));
+
+    if (sub->cursor == NULL) {
+        ngx_geostream_replay_free(rp);
+        sub->overflow = 1;
+        return;
+    }
+
+    ngx_memcpy(sub->cursor, rp->to, sub->ncursor * sizeof(int64_t));
+    ngx_geostream_replay_free(rp);
+
+    ngx_queue_remove(&sub->queue);
+    ngx_queue_insert_tail(&sub->topic->subscribers, &sub->queue);
+
+    /* if the ring moved on meanwhile, this asks Kafka for the difference */
+    ngx_http_geostream_sub_replay(sub);
 }
 
 
@@ -632,6 +729,33 @@ ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
 
         if (ev->type == NGX_GEOSTREAM_EVENT_TOPIC_READY) {
             ngx_http_geostream_topic_ready(topic, ev);
+            ngx_geostream_event_release(ev);
+            continue;
+        }
+
+        if (ev->type != NGX_GEOSTREAM_EVENT_MESSAGE) {
+            /* a replay's: for its owner alone */
+            sub = ev->replay->owner;
+
+            if (ev->type == NGX_GEOSTREAM_EVENT_REPLAY_DONE) {
+                ngx_http_geostream_sub_replayed(ev->replay);
+
+            } else if (sub
+                       && (ev->type == NGX_GEOSTREAM_EVENT_REPLAY_NOTICE
+                           || ngx_geostream_filter_match(&sub->filter,
+                                    ev->name.data, ev->name.len, ev->lat,
+                                    ev->lon)))
+            {
+                (void) ngx_http_geostream_sub_append(sub, ev, ev->data.data,
+                                                     ev->data.len, 1);
+            }
+
+            if (sub && !sub->dirty) {
+                sub->dirty = 1;
+                sub->next_dirty = dirty;
+                dirty = sub;
+            }
+
             ngx_geostream_event_release(ev);
             continue;
         }
@@ -908,6 +1032,12 @@ ngx_http_geostream_sub_detach(ngx_http_geostream_sub_t *sub)
     }
 
     sub->detached = 1;
+
+    if (sub->replay) {
+        /* the replay runs on; its events find no owner */
+        sub->replay->owner = NULL;
+        sub->replay = NULL;
+    }
 
     if (sub->heartbeat.timer_set) {
         ngx_del_timer(&sub->heartbeat);

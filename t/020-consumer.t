@@ -258,30 +258,56 @@ GET /consumer/t-since-ts?since=4102444800000 HTTP/1.0
 
 
 
-=== TEST 15: a cursor older than the history gets an explicit gap event first
+=== TEST 15: a cursor older than the history is replayed from Kafka, then the history
 --- init
-kcat_produce('t-gap', ['a', '{"name":"old","lat":1,"lon":2}']);
-follow_and_produce('t-gap', ['a', '{"name":"new","lat":1,"lon":2}']);
+kcat_produce('t-kafka-replay', ['a', '{"name":"old-1","lat":1,"lon":2}'],
+                               ['a', '{"name":"old-2","lat":1,"lon":2}']);
+follow_and_produce('t-kafka-replay', ['a', '{"name":"new","lat":1,"lon":2}']);
 --- request
-GET /consumer/t-gap HTTP/1.0
+GET /consumer/t-kafka-replay HTTP/1.0
 --- more_headers
-Last-Event-ID: 0:0,1:0,2:0,3:0
---- timeout: 1
+Last-Event-ID: 0:1,1:1,2:1,3:1
+--- timeout: 2
 --- abort
 --- response_body_like chomp
 ^retry: 2000
 
-event: gap
-data: \{"reason":"not_in_history",[^\n]+\}
+id: [^\n]+
+data: \{"topic":"t-kafka-replay","name":"old-2","lat":1,"lon":2\}
 
 id: [^\n]+
-data: \{"topic":"t-gap","name":"new","lat":1,"lon":2\}
+data: \{"topic":"t-kafka-replay","name":"new","lat":1,"lon":2\}
 
 $
 
 
 
-=== TEST 16: bbox and name filters keep only what matches
+=== TEST 16: a replay from Kafka continues exactly where the client's cursor stood
+--- init
+kcat_produce('t-kafka-exact',
+    map { ['k', qq({"name":"k","message_id":$_,"lat":1,"lon":2})] } 1 .. 4);
+follow_and_produce('t-kafka-exact', ['k', '{"name":"k","message_id":5,"lat":1,"lon":2}']);
+--- request
+GET /consumer/t-kafka-exact?last_event_id=0:2,1:2,2:2,3:2 HTTP/1.0
+--- timeout: 2
+--- abort
+--- response_body_like chomp
+^retry: 2000
+
+id: [^\n]+
+data: \{"topic":"t-kafka-exact","name":"k","message_id":3,"lat":1,"lon":2\}
+
+id: [^\n]+
+data: \{"topic":"t-kafka-exact","name":"k","message_id":4,"lat":1,"lon":2\}
+
+id: [^\n]+:5\b[^\n]*
+data: \{"topic":"t-kafka-exact","name":"k","message_id":5,"lat":1,"lon":2\}
+
+$
+
+
+
+=== TEST 17: bbox and name filters keep only what matches
 --- init
 follow_and_produce('t-filter',
     ['in-1',  '{"name":"in-1","lat":52.5,"lon":13.4}'],
@@ -305,7 +331,7 @@ $
 
 
 
-=== TEST 17: a malformed cursor is refused
+=== TEST 18: a malformed cursor is refused
 --- request
 GET /consumer/t-bad-cursor
 --- more_headers
@@ -316,7 +342,7 @@ Last-Event-ID: 0:1,x
 
 
 
-=== TEST 18: a malformed since is refused
+=== TEST 19: a malformed since is refused
 --- request
 GET /consumer/t-bad-since?since=yesterday
 --- error_code: 400
@@ -325,7 +351,7 @@ GET /consumer/t-bad-since?since=yesterday
 
 
 
-=== TEST 19: a malformed bbox is refused
+=== TEST 20: a malformed bbox is refused
 --- request
 GET /consumer/t-bad-bbox?bbox=1,2,3
 --- error_code: 400
