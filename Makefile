@@ -82,3 +82,8 @@ unit: $(UNIT_TESTS)
 
 clean:
 	rm -rf $(BUILD) t/servroot
+
+# the producer benchmark of issue 3 (bench/producer/run; about 2 minutes)
+.PHONY: bench-producer
+bench-producer: build
+	NGINX_BIN=$(NGINX_BIN) bench/producer/run
