@@ -87,3 +87,9 @@ clean:
 .PHONY: bench-producer
 bench-producer: build
 	NGINX_BIN=$(NGINX_BIN) bench/producer/run
+
+# the consumer fan-out benchmark of issue 4 (bench/consumer/run; about
+# 8 minutes; builds the module of HEAD apart from build/)
+.PHONY: bench-consumer
+bench-consumer:
+	NGINX_BIN=$(NGINX_BIN) bench/consumer/run
