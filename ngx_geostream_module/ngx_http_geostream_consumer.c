@@ -36,6 +36,7 @@ struct ngx_http_geostream_out_s {
     ngx_chain_t                       chain;
     ngx_geostream_event_t            *event;
     size_t                            size;
+    unsigned                          replayed:1;
 };
 
 
@@ -70,6 +71,7 @@ struct ngx_http_geostream_sub_s {
 
     size_t                            backlog;       /* bytes not yet sent */
     size_t                            backlog_max;
+    size_t                            replayed;      /* of which replays */
 
     ngx_geostream_filter_t            filter;
 
@@ -84,6 +86,7 @@ struct ngx_http_geostream_sub_s {
     unsigned                          overflow:1;
     unsigned                          detached:1;
     unsigned                          beginning:1;
+    unsigned                          replaying:1;
 };
 
 
@@ -99,17 +102,20 @@ static void ngx_http_geostream_sub_replay(ngx_http_geostream_sub_t *sub);
 static ngx_int_t ngx_http_geostream_sub_kafka(ngx_http_geostream_sub_t *sub);
 static void ngx_http_geostream_sub_replayed(ngx_geostream_replay_t *rp);
 static ngx_int_t ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
-    ngx_geostream_event_t *ev, u_char *data, size_t len, ngx_uint_t force);
+    ngx_geostream_event_t *ev, u_char *data, size_t len);
 static void ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub);
 static void ngx_http_geostream_sub_write(ngx_http_request_t *r);
 static void ngx_http_geostream_sub_heartbeat(ngx_event_t *ev);
 static void ngx_http_geostream_sub_expire(ngx_event_t *ev);
 static void ngx_http_geostream_sub_detach(ngx_http_geostream_sub_t *sub);
+static void ngx_http_geostream_sub_close(ngx_http_geostream_sub_t *sub,
+    ngx_int_t rc);
 static void ngx_http_geostream_sub_cleanup(void *data);
 
 
 static ngx_queue_t  ngx_http_geostream_topics;
 static ngx_uint_t   ngx_http_geostream_subscribers;
+static ngx_uint_t   ngx_http_geostream_too_slow;     /* streams closed */
 
 
 ngx_int_t
@@ -259,7 +265,7 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
 
     if (ngx_http_geostream_sub_append(sub, NULL,
                                    (u_char *) NGX_HTTP_GEOSTREAM_RETRY,
-                                   sizeof(NGX_HTTP_GEOSTREAM_RETRY) - 1, 1)
+                                   sizeof(NGX_HTTP_GEOSTREAM_RETRY) - 1)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -585,8 +591,10 @@ ngx_http_geostream_sub_replay(ngx_http_geostream_sub_t *sub)
 
         (void) ngx_http_geostream_sub_append(sub, NULL,
                                        (u_char *) NGX_HTTP_GEOSTREAM_GAP,
-                                       sizeof(NGX_HTTP_GEOSTREAM_GAP) - 1, 1);
+                                       sizeof(NGX_HTTP_GEOSTREAM_GAP) - 1);
     }
+
+    sub->replaying = 1;
 
     for (i = 0; (e = ngx_geostream_history_at(h, i)) != NULL; i++) {
         ev = e->data;
@@ -610,8 +618,10 @@ ngx_http_geostream_sub_replay(ngx_http_geostream_sub_t *sub)
         }
 
         (void) ngx_http_geostream_sub_append(sub, ev, ev->data.data,
-                                             ev->data.len, 1);
+                                             ev->data.len);
     }
+
+    sub->replaying = 0;
 }
 
 
@@ -746,8 +756,10 @@ ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
                                     ev->name.data, ev->name.len, ev->lat,
                                     ev->lon)))
             {
+                sub->replaying = 1;
                 (void) ngx_http_geostream_sub_append(sub, ev, ev->data.data,
-                                                     ev->data.len, 1);
+                                                     ev->data.len);
+                sub->replaying = 0;
             }
 
             if (sub && !sub->dirty) {
@@ -776,7 +788,7 @@ ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
             }
 
             if (ngx_http_geostream_sub_append(sub, ev, ev->data.data,
-                                              ev->data.len, 0)
+                                              ev->data.len)
                 != NGX_OK)
             {
                 sub->overflow = 1;
@@ -802,19 +814,18 @@ ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
 
 
 /*
- * Queues bytes for a subscriber.  The backlog limit holds for live events;
- * a replay ("force") is bounded by the history ring instead, since its
- * events are shared, not copied.
+ * Queues bytes for a subscriber.  Only references to shared events are
+ * queued, and at most one hand-over of events at a time before the
+ * subscriber is written to: the backlog limit is checked there, on what
+ * the socket did not take (ngx_http_geostream_sub_flush()).
  */
 static ngx_int_t
 ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
-    ngx_geostream_event_t *ev, u_char *data, size_t len, ngx_uint_t force)
+    ngx_geostream_event_t *ev, u_char *data, size_t len)
 {
     ngx_http_geostream_out_t  *o;
 
-    if (sub->overflow
-        || (!force && sub->backlog + len > sub->backlog_max))
-    {
+    if (sub->overflow || sub->detached) {
         return NGX_ERROR;
     }
 
@@ -841,6 +852,13 @@ ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
     o->next = NULL;
     o->event = ev;
     o->size = len;
+
+    /* a replay may run ahead of the backlog limit: the ring bounds it */
+    o->replayed = sub->replaying;
+
+    if (sub->replaying) {
+        sub->replayed += len;
+    }
 
     if (ev) {
         ev->refs++;
@@ -878,11 +896,7 @@ ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub)
     c = r->connection;
 
     if (sub->overflow) {
-        ngx_log_error(NGX_LOG_WARN, c->log, 0,
-                      "geostream: subscriber of \"%V\" fell %uz bytes "
-                      "behind (geostream_backlog), closing its stream",
-                      &sub->topic->name, sub->backlog);
-        ngx_http_finalize_request(r, NGX_ERROR);
+        ngx_http_geostream_sub_close(sub, NGX_ERROR);
         return;
     }
 
@@ -906,7 +920,7 @@ ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub)
     rc = ngx_http_output_filter(r, in);
 
     if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, NGX_ERROR);
+        ngx_http_geostream_sub_close(sub, NGX_ERROR);
         return;
     }
 
@@ -915,6 +929,10 @@ ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub)
         o = sub->out;
         sub->out = o->next;
         sub->backlog -= o->size;
+
+        if (o->replayed) {
+            sub->replayed -= o->size;
+        }
 
         if (o->event) {
             ngx_geostream_event_release(o->event);
@@ -928,6 +946,17 @@ ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub)
         sub->out_tail = &sub->out;
     }
 
+    /* a live subscriber that cannot keep up goes; it resumes by cursor */
+    if (sub->backlog - sub->replayed > sub->backlog_max) {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "geostream: subscriber of \"%V\" fell %uz bytes "
+                      "behind (geostream_backlog), closing its stream",
+                      &sub->topic->name, sub->backlog);
+        ngx_http_geostream_too_slow++;
+        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        return;
+    }
+
     wev = c->write;
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
@@ -937,7 +966,7 @@ ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub)
         }
 
         if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_ERROR);
+            ngx_http_geostream_sub_close(sub, NGX_ERROR);
         }
 
         return;
@@ -989,8 +1018,7 @@ ngx_http_geostream_sub_heartbeat(ngx_event_t *ev)
     if (sub->out == NULL) {
         if (ngx_http_geostream_sub_append(sub, NULL,
                                           (u_char *) NGX_HTTP_GEOSTREAM_BEAT,
-                                          sizeof(NGX_HTTP_GEOSTREAM_BEAT) - 1,
-                                          0)
+                                          sizeof(NGX_HTTP_GEOSTREAM_BEAT) - 1)
             == NGX_OK)
         {
             ngx_add_timer(ev, sub->heartbeat_interval);
@@ -1019,7 +1047,30 @@ ngx_http_geostream_sub_expire(ngx_event_t *ev)
     ngx_http_geostream_sub_detach(sub);
     r->connection->idle = 0;
 
-    ngx_http_finalize_request(r, ngx_http_send_special(r, NGX_HTTP_LAST));
+    ngx_http_geostream_sub_close(sub, ngx_http_send_special(r,
+                                                            NGX_HTTP_LAST));
+}
+
+
+/*
+ * Ends a subscriber's request from outside its connection's handlers
+ * (a hand-over of events, a timer): nginx defers the end of a request that
+ * has a write handler to its posted requests, which run here, at once.
+ * The subscriber is freed.
+ */
+static void
+ngx_http_geostream_sub_close(ngx_http_geostream_sub_t *sub, ngx_int_t rc)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = sub->request;
+    c = r->connection;
+
+    ngx_http_geostream_sub_detach(sub);
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -1069,6 +1120,16 @@ ngx_http_geostream_sub_cleanup(void *data)
     }
 
     sub->out = NULL;
+}
+
+
+/* the worker's subscribers, and the streams closed for being too slow */
+void
+ngx_http_geostream_consumer_counts(ngx_uint_t *subscribers,
+    ngx_uint_t *too_slow)
+{
+    *subscribers = ngx_http_geostream_subscribers;
+    *too_slow = ngx_http_geostream_too_slow;
 }
 
 

@@ -60,6 +60,8 @@ void ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch);
 
 /* the worker's topics and subscribers, for the status location */
 cJSON *ngx_http_geostream_consumer_status(void);
+void ngx_http_geostream_consumer_counts(ngx_uint_t *subscribers,
+    ngx_uint_t *too_slow);
 
 ngx_int_t ngx_http_geostream_send_json(ngx_http_request_t *r,
     ngx_uint_t status, u_char *json, size_t len);

@@ -13,6 +13,7 @@ ngx_http_geostream_status_handler(ngx_http_request_t *r)
     char                         *json;
     cJSON                        *status, *producer, *consumer, *topics;
     ngx_int_t                     rc;
+    ngx_uint_t                    subscribers, too_slow;
     rd_kafka_t                   *rk;
     ngx_geostream_kafka_stats_t  *st;
 
@@ -27,6 +28,7 @@ ngx_http_geostream_status_handler(ngx_http_request_t *r)
 
     st = &ngx_geostream_kafka_stats;
     rk = ngx_geostream_kafka_producer();
+    ngx_http_geostream_consumer_counts(&subscribers, &too_slow);
 
     json = NULL;
 
@@ -61,7 +63,11 @@ ngx_http_geostream_status_handler(ngx_http_request_t *r)
         || cJSON_AddNumberToObject(consumer, "consumed",
                                    (double) st->consumed) == NULL
         || cJSON_AddNumberToObject(consumer, "skipped",
-                                   (double) st->skipped) == NULL)
+                                   (double) st->skipped) == NULL
+        || cJSON_AddNumberToObject(consumer, "subscribers",
+                                   (double) subscribers) == NULL
+        || cJSON_AddNumberToObject(consumer, "closed_too_slow",
+                                   (double) too_slow) == NULL)
     {
         goto done;
     }

@@ -10,50 +10,24 @@
 use strict;
 use warnings;
 
-use Cwd qw(abs_path);
-use File::Basename qw(dirname);
-use File::Temp qw(tempdir);
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use GeostreamSystem;
 use IO::Socket::INET;
-use POSIX qw(:sys_wait_h);
 use Test::More;
 use Time::HiRes qw(sleep time);
 
-my $root = abs_path(dirname(__FILE__) . '/../..');
-my $nginx = $ENV{NGINX_BIN} // '/usr/sbin/nginx';
-my $port = 18620;
 my $topic = 'reload';
 my $clients = 4;
 my $per_client = 1500;
-my $work = tempdir('geostream-reload.XXXXXX', TMPDIR => 1, CLEANUP => 1);
+my $port = $Port;
 
-delete $ENV{NGINX};     # nginx would take it for inherited sockets
+# a slow Kafka, so that messages are still in flight when workers exit
+my $brokers = start_broker('--topic', "$topic:4", '--rtt', 200);
+ok($brokers, "the dev broker runs at $brokers");
 
-# the dev broker, for this test alone
-my $broker = fork // die "fork: $!";
-if ($broker == 0) {
-    open STDERR, '>', "$work/broker.log";
-    # a slow Kafka, so that messages are still in flight when workers exit
-    exec "$root/build/tools/geostream-devbroker", '--bootstrap-file',
-         "$work/bootstrap", '--topic', "$topic:4", '--rtt', 200;
-    die "exec: $!";
-}
-
-my $deadline = time + 10;
-sleep 0.05 until -s "$work/bootstrap" || time > $deadline;
-chomp(my $brokers = `cat $work/bootstrap`);
-ok($brokers, "the dev broker runs at $brokers") or BAIL_OUT('no broker');
-
-mkdir "$work/$_" for qw(conf logs);
-open my $conf, '>', "$work/conf/nginx.conf" or die $!;
-print $conf <<"_EOC_";
-load_module $root/build/nginx/ngx_http_geostream_module.so;
-worker_processes 2;
-error_log logs/error.log info;
-pid logs/nginx.pid;
-events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path $work/body;
+my $master = start_nginx(<<"_EOC_");
     geostream_kafka_brokers $brokers;
     server {
         listen 127.0.0.1:$port;
@@ -61,18 +35,8 @@ http {
             geostream_produce \$topic;
         }
     }
-}
 _EOC_
-close $conf;
-
-is(system($nginx, '-p', $work, '-c', 'conf/nginx.conf'), 0, 'nginx starts');
-
-my $pid_of_nginx = sub {
-    open my $f, '<', "$work/logs/nginx.pid" or return;
-    chomp(my $pid = <$f> // '');
-    return $pid;
-};
-my $master = $pid_of_nginx->();
+ok($master, 'nginx starts');
 
 # Sends one position on the connection; returns the status, or undef when
 # the connection failed (then nothing is known of the message).
@@ -104,7 +68,7 @@ sub post {
 sub client {
     my ($k) = @_;
 
-    open my $acked, '>', "$work/acked.$k" or die $!;
+    open my $acked, '>', "$Work/acked.$k" or die $!;
     $acked->autoflush(1);
 
     my $sock;
@@ -145,7 +109,7 @@ for my $k (1 .. $clients) {
 sub acked_ids {
     my @ids;
     for my $k (1 .. $clients) {
-        open my $f, '<', "$work/acked.$k" or next;
+        open my $f, '<', "$Work/acked.$k" or next;
         push @ids, map { chomp; $_ } <$f>;
     }
     return @ids;
@@ -153,8 +117,7 @@ sub acked_ids {
 
 sub wait_acked {
     my ($n) = @_;
-    my $deadline = time + 30;
-    sleep 0.01 while acked_ids() < $n && time < $deadline;
+    wait_until(30, sub { acked_ids() >= $n });
     return scalar acked_ids();
 }
 
@@ -179,9 +142,7 @@ for my $pid (@kids) {
     waitpid($pid, 0);
 }
 
-$deadline = time + 30;
-sleep 0.05 while kill(0, $master) && time < $deadline;
-ok(!kill(0, $master), 'nginx exits after -s quit');
+ok(wait_until(30, sub { !kill 0, $master }), 'nginx exits after -s quit');
 
 my @acked = acked_ids();
 cmp_ok(scalar @acked, '>=', $total * 0.5, scalar(@acked) . ' of '
@@ -208,12 +169,9 @@ is(scalar @unknown, 0, 'Kafka holds nothing that was not sent');
 my @twice = grep { $stored{$_} > 1 } keys %stored;
 is(scalar @twice, 0, 'and nothing twice') or diag("twice: @twice[0 .. 4]");
 
-open my $log, '<', "$work/logs/error.log" or die $!;
+open my $log, '<', "$Work/logs/error.log" or die $!;
 my @bad = grep { /\[(alert|crit|emerg)\]/ || /not delivered/ } <$log>;
 is(scalar @bad, 0, 'no alert, and no undelivered message in the log')
     or diag(@bad[0 .. ($#bad < 4 ? $#bad : 4)]);
-
-kill 'TERM', $broker;
-waitpid($broker, 0);
 
 done_testing();

@@ -1,0 +1,144 @@
+package GeostreamSystem;
+
+# What the system tests share: a dev broker and an nginx (master and
+# workers, as in production) of their own, in a temporary directory, and
+# ways to look at them.  Every wait has a deadline.
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use Exporter 'import';
+use File::Basename qw(dirname);
+use File::Temp qw(tempdir);
+use Time::HiRes qw(sleep time);
+
+our @EXPORT = qw(start_broker start_nginx nginx_master nginx_workers
+                 geostream_status wait_until $Root $Work $Port);
+
+our $Root = abs_path(dirname(__FILE__) . '/../../..');
+our $Work = tempdir('geostream-system.XXXXXX', TMPDIR => 1, CLEANUP => 1);
+our $Port = 18620;
+
+# nginx's workers (not root) must reach their temporary files in it
+chmod 0755, $Work;
+
+my $nginx = $ENV{NGINX_BIN} // '/usr/sbin/nginx';
+my @broker_pids;
+my $parent = $$;        # forked clients must not stop the servers
+
+delete $ENV{NGINX};     # nginx would take it for inherited sockets
+
+# Runs CODE until it returns true, SECONDS at most; returns its last value.
+sub wait_until {
+    my ($seconds, $code) = @_;
+
+    my $deadline = time + $seconds;
+    my $v;
+
+    until (($v = $code->()) || time > $deadline) {
+        sleep 0.02;
+    }
+
+    return $v;
+}
+
+# A dev broker for this test; returns its bootstrap address.
+sub start_broker {
+    my (@args) = @_;
+
+    my $pid = fork // die "fork: $!";
+
+    if ($pid == 0) {
+        open STDERR, '>', "$Work/broker.log";
+        exec "$Root/build/tools/geostream-devbroker", '--bootstrap-file',
+             "$Work/bootstrap", @args;
+        die "exec: $!";
+    }
+
+    push @broker_pids, $pid;
+
+    wait_until(10, sub { -s "$Work/bootstrap" })
+        or die "the dev broker did not start\n";
+
+    open my $f, '<', "$Work/bootstrap" or die $!;
+    chomp(my $brokers = <$f>);
+
+    return $brokers;
+}
+
+# Starts nginx with the module and the given http{} contents.
+sub start_nginx {
+    my ($http, %opt) = @_;
+
+    my $workers = $opt{workers} // 2;
+
+    mkdir "$Work/$_" for qw(conf logs);
+
+    open my $conf, '>', "$Work/conf/nginx.conf" or die $!;
+    print $conf <<"_EOC_";
+load_module $Root/build/nginx/ngx_http_geostream_module.so;
+worker_processes $workers;
+worker_rlimit_nofile 4096;
+error_log logs/error.log info;
+pid logs/nginx.pid;
+events { worker_connections 2048; }
+http {
+    access_log off;
+    client_body_temp_path $Work/body;
+$http
+}
+_EOC_
+    close $conf;
+
+    system($nginx, '-p', $Work, '-c', 'conf/nginx.conf') == 0
+        or die "nginx did not start\n";
+
+    return nginx_master();
+}
+
+sub nginx_master {
+    open my $f, '<', "$Work/logs/nginx.pid" or return;
+    chomp(my $pid = <$f> // '');
+    return $pid;
+}
+
+# the worker processes of this nginx: pid => "process title"
+sub nginx_workers {
+    my $master = nginx_master() or return ();
+    my %workers;
+
+    for my $dir (glob '/proc/[0-9]*') {
+        open my $st, '<', "$dir/stat" or next;
+        my $stat = <$st> // next;
+        my ($ppid) = $stat =~ /^\d+ \(.*\) \S (\d+)/ or next;
+        next unless $ppid == $master;
+
+        open my $cmd, '<', "$dir/cmdline" or next;
+        my $title = <$cmd> // '';
+        $title =~ s/\0+$//;
+        $workers{(split m{/}, $dir)[-1]} = $title;
+    }
+
+    return %workers;
+}
+
+sub geostream_status {
+    return scalar `curl -fs http://127.0.0.1:$Port/geostream/status`;
+}
+
+END {
+    return if $$ != $parent;
+
+    if (my $master = nginx_master()) {
+        kill 'TERM', $master;
+        wait_until(10, sub { !kill 0, $master });
+    }
+
+    for my $pid (@broker_pids) {
+        kill 'TERM', $pid;
+        waitpid $pid, 0;
+    }
+}
+
+1;
