@@ -56,14 +56,14 @@ $(DEVBROKER): tools/geostream-devbroker.c
 	$(CC) $(CFLAGS_TOOL) -o $@ $< -lrdkafka
 
 # plain C unit tests: each links the module's plain C file(s) it tests
-$(BUILD)/unit/test_message: t/unit/test_message.c \
+$(BUILD)/unit/test_message: t/unit/test_message.c t/unit/tap.h \
     ngx_geostream_module/ngx_geostream_message.c \
     ngx_geostream_module/ngx_geostream_message.h
 	mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -Ingx_geostream_module -o $@ $(filter %.c,$^) \
 	    -lcjson -lm
 
-$(BUILD)/unit/test_history: t/unit/test_history.c \
+$(BUILD)/unit/test_history: t/unit/test_history.c t/unit/tap.h \
     ngx_geostream_module/ngx_geostream_history.c \
     ngx_geostream_module/ngx_geostream_history.h \
     ngx_geostream_module/ngx_geostream_filter.c \

@@ -27,6 +27,8 @@ static int ngx_geostream_entity_check(ngx_geostream_position_t *pos,
 static int ngx_geostream_coordinate(const cJSON *item, const char *what,
     double min, double max, double *value, ngx_geostream_error_t *err);
 static int ngx_geostream_record_fail(ngx_geostream_error_t *err, size_t i);
+static int ngx_geostream_ndjson_line(const unsigned char **p,
+    const unsigned char *last, const unsigned char **line, size_t *len);
 static int ngx_geostream_is_member(const char *key, const char **keys);
 
 
@@ -301,6 +303,38 @@ ngx_geostream_record_fail(ngx_geostream_error_t *err, size_t i)
 }
 
 
+/*
+ * The next line of an NDJSON body that is not blank, without its CR or
+ * LF; 0 when there is none left.  "*p" moves past it.
+ */
+static int
+ngx_geostream_ndjson_line(const unsigned char **p, const unsigned char *last,
+    const unsigned char **line, size_t *len)
+{
+    const unsigned char  *end;
+
+    while (*p < last) {
+        *line = *p;
+        end = memchr(*p, '\n', last - *p);
+        *len = (end ? end : last) - *p;
+        *p = end ? end + 1 : last;
+
+        if (ngx_geostream_json_end((const char *) *line,
+                                   (const char *) *line + *len)
+            != (const char *) *line + *len)
+        {
+            if ((*line)[*len - 1] == '\r') {
+                (*len)--;
+            }
+
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 int
 ngx_geostream_records_parse(ngx_geostream_record_t **records, size_t *n,
     int *batch, const unsigned char *data, size_t len, int ndjson,
@@ -322,18 +356,10 @@ ngx_geostream_records_parse(ngx_geostream_record_t **records, size_t *n,
 
     if (ndjson) {
         /* first count the records, then parse each line in place */
-        for (p = data; p < last; p = line + line_len + 1) {
-            line = p;
-            end = memchr(p, '\n', last - p);
-            line_len = end ? (size_t) ((const unsigned char *) end - p)
-                           : (size_t) (last - p);
-
-            if (ngx_geostream_json_end((const char *) line,
-                                       (const char *) line + line_len)
-                != (const char *) line + line_len)
-            {
-                count++;
-            }
+        for (p = data; ngx_geostream_ndjson_line(&p, last, &line, &line_len);
+             count++)
+        {
+            /* void */
         }
 
         if (count == 0) {
@@ -346,25 +372,10 @@ ngx_geostream_records_parse(ngx_geostream_record_t **records, size_t *n,
             return ngx_geostream_fail(err, "internal_error", "out of memory");
         }
 
-        i = 0;
-
-        for (p = data; p < last; p = line + line_len + 1) {
-            line = p;
-            end = memchr(p, '\n', last - p);
-            line_len = end ? (size_t) ((const unsigned char *) end - p)
-                           : (size_t) (last - p);
-
-            if (ngx_geostream_json_end((const char *) line,
-                                       (const char *) line + line_len)
-                == (const char *) line + line_len)
-            {
-                continue;                       /* a blank line */
-            }
-
-            if (line_len && line[line_len - 1] == '\r') {
-                line_len--;
-            }
-
+        for (i = 0, p = data;
+             ngx_geostream_ndjson_line(&p, last, &line, &line_len);
+             i++)
+        {
             if (ngx_geostream_position_parse(&recs[i].pos, line, line_len,
                                              err)
                 != 0)
@@ -375,7 +386,6 @@ ngx_geostream_records_parse(ngx_geostream_record_t **records, size_t *n,
 
             recs[i].value = line;
             recs[i].value_len = line_len;
-            i++;
         }
 
         *records = recs;

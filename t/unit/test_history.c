@@ -9,23 +9,7 @@
 
 #include "ngx_geostream_filter.h"
 #include "ngx_geostream_history.h"
-
-
-static int  tests_run;
-static int  tests_failed;
-
-
-static void
-ok(int cond, const char *name)
-{
-    tests_run++;
-
-    if (!cond) {
-        tests_failed++;
-    }
-
-    printf("%sok %d - %s\n", cond ? "" : "not ", tests_run, name);
-}
+#include "tap.h"
 
 
 static int
@@ -202,7 +186,5 @@ main(void)
     test_ring();
     test_filters();
 
-    printf("1..%d\n", tests_run);
-
-    return tests_failed ? 1 : 0;
+    return done_testing();
 }

@@ -8,27 +8,11 @@
 #include <string.h>
 
 #include "ngx_geostream_message.h"
+#include "tap.h"
 
 
 /* the length argument of refusal() that means strlen() */
 #define WHOLE  ((size_t) -1)
-
-
-static int  tests_run;
-static int  tests_failed;
-
-
-static void
-ok(int cond, const char *name)
-{
-    tests_run++;
-
-    if (!cond) {
-        tests_failed++;
-    }
-
-    printf("%sok %d - %s\n", cond ? "" : "not ", tests_run, name);
-}
 
 
 static void
@@ -484,7 +468,5 @@ main(void)
     test_topics();
     test_sse();
 
-    printf("1..%d\n", tests_run);
-
-    return tests_failed ? 1 : 0;
+    return done_testing();
 }
