@@ -19,7 +19,7 @@ UNIT_TESTS  := $(BUILD)/unit/test_message $(BUILD)/unit/test_history
 MODULE_SRCS := config $(wildcard ngx_geostream_module/*.[ch])
 CFLAGS_TOOL := -O2 -g -Wall -Wextra -Werror -std=gnu99
 
-.PHONY: all deps build module run test unit clean FORCE
+.PHONY: all deps build module run test unit fuzz clean FORCE
 
 all: build
 
@@ -93,3 +93,20 @@ bench-producer: build
 .PHONY: bench-consumer
 bench-consumer:
 	NGINX_BIN=$(NGINX_BIN) bench/consumer/run
+
+# fuzzing the plain C parsers (clang's libFuzzer and AddressSanitizer);
+# FUZZ_SECONDS per run, the corpus kept in build/fuzz/corpus
+FUZZ_SECONDS ?= 60
+
+$(BUILD)/fuzz/fuzz_message: t/fuzz/fuzz_message.c \
+    ngx_geostream_module/ngx_geostream_message.c \
+    ngx_geostream_module/ngx_geostream_history.c \
+    ngx_geostream_module/ngx_geostream_filter.c
+	@command -v clang >/dev/null || apt-get install -y -qq clang
+	mkdir -p $(BUILD)/fuzz/corpus
+	clang -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -Ingx_geostream_module -o $@ $(filter %.c,$^) -lcjson -lm
+
+fuzz: $(BUILD)/fuzz/fuzz_message
+	$< -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz/corpus \
+	    t/fuzz/seeds
