@@ -357,3 +357,20 @@ GET /consumer/t-bad-bbox?bbox=1,2,3
 --- error_code: 400
 --- response_body
 {"error":"invalid_bbox","detail":"bbox is west,south,east,north in degrees"}
+
+
+
+=== TEST 21: CORS headers come from nginx's add_header, on streams and errors
+--- config
+    location ~ ^/consumer/(?<topic>[^/]+)$ {
+        geostream_consume $topic;
+        add_header Access-Control-Allow-Origin "https://map.example" always;
+    }
+--- request eval
+["GET /consumer/t-cors HTTP/1.0", "GET /consumer/bad:topic"]
+--- timeout: 1
+--- abort
+--- error_code eval
+[200, 400]
+--- response_headers eval
+["Access-Control-Allow-Origin: https://map.example", "Access-Control-Allow-Origin: https://map.example"]
