@@ -10,8 +10,9 @@
  * Page arguments and data attributes: see index.html.
  *
  * Data path:  EventSource message -> ingest() (parse, de-duplicate by
- * cursor, queue) -> flush() at most every FLUSH_MS on an animation frame
- * (unless paused) -> one layer update per entity that moved.
+ * cursor, queue) -> flush() at most every FLUSH_MS (less often when
+ * drawing is slow) on an animation frame, unless paused -> one layer
+ * update per entity that moved.
  *
  * Everything that comes from a stream (names, ids, values, topics) is
  * rendered as text (textContent, DOM nodes), never as HTML.
@@ -38,7 +39,8 @@
 
   var TRAIL_POINTS = 500;          /* points kept per entity */
   var MAX_TRAIL_POINTS = 100000;
-  var FLUSH_MS = 100;              /* draw at most this often */
+  var FLUSH_MS = 250;              /* draw at most this often, */
+  var DRAW_SHARE = 4;              /* and at most 1/N of the time */
   var MAX_QUEUE = 200000;          /* updates held while paused */
   var FIT_FLUSHES = 20;            /* fit the view to the data during the */
   var FIT_MS = 3000;               /* first N draws and T ms of data */
@@ -68,6 +70,7 @@
     flushTimer: 0,
     flushFrame: 0,
     lastFlush: 0,
+    drawMs: 0,                   /* what the last draw took, until painted */
     paused: false,
     dropped: 0,                  /* updates dropped while paused past MAX_QUEUE */
     received: 0,                 /* new events accepted */
@@ -424,9 +427,14 @@
 
   /* ---- drawing -------------------------------------------------------- */
 
+  /* Draws come at most every FLUSH_MS, and further apart when a draw
+   * (applying the updates, the canvas redraw in the next frame, its paint)
+   * takes more than 1/DRAW_SHARE of that: the map stays responsive with
+   * long trails and many entities. */
   function scheduleFlush() {
     if (state.paused || state.flushTimer || state.flushFrame) return;
-    var wait = Math.max(0, state.lastFlush + FLUSH_MS - Date.now());
+    var interval = Math.max(FLUSH_MS, DRAW_SHARE * state.drawMs);
+    var wait = Math.max(0, state.lastFlush + interval - Date.now());
     state.flushTimer = window.setTimeout(function () {
       state.flushTimer = 0;
       state.flushFrame = window.requestAnimationFrame(function () {
@@ -440,6 +448,7 @@
     if (state.paused || !state.queue.length) return;
     var queue = state.queue;
     var now = Date.now();
+    var started = window.performance.now();
     var byEntity = new Map();
     state.queue = [];
     state.lastFlush = now;
@@ -467,6 +476,12 @@
       fitToData();
     }
     scheduleList();
+    /* the canvas redraws in the next frame: the one after it is painted */
+    window.requestAnimationFrame(function () {
+      window.requestAnimationFrame(function () {
+        state.drawMs = window.performance.now() - started;
+      });
+    });
   }
 
   function setPaused(paused) {
