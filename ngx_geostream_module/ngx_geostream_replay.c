@@ -25,6 +25,11 @@
 #define NGX_GEOSTREAM_REPLAY_DEADLINE   30       /* s, per replay */
 #define NGX_GEOSTREAM_REPLAY_TIMEOUT    5000     /* ms, metadata */
 
+#define NGX_GEOSTREAM_INCOMPLETE_NOTICE                                      \
+    "event: gap\ndata: {\"reason\":\"replay_failed\",\"detail\":"            \
+    "\"Kafka could not replay all of the requested messages; the stream "    \
+    "goes on without them\"}\n\n"
+
 #define NGX_GEOSTREAM_RETENTION_NOTICE                                       \
     "event: retention\ndata: {\"reason\":\"retention\",\"detail\":"          \
     "\"Kafka no longer has some of the requested messages; the stream "      \
@@ -46,7 +51,7 @@ typedef struct {
 
 
 static void *ngx_geostream_replay_thread(void *data);
-static void ngx_geostream_replay_run(ngx_geostream_replayer_t *rs,
+static ngx_int_t ngx_geostream_replay_run(ngx_geostream_replayer_t *rs,
     ngx_geostream_replay_t *rp);
 static ngx_int_t ngx_geostream_replay_times(ngx_geostream_replayer_t *rs,
     ngx_geostream_replay_t *rp);
@@ -205,7 +210,13 @@ ngx_geostream_replay_thread(void *data)
         pthread_mutex_unlock(&rs->mutex);
 
         rp->next = NULL;
-        ngx_geostream_replay_run(rs, rp);
+
+        /* a replay that fell short is not passed off as complete */
+        if (ngx_geostream_replay_run(rs, rp) != NGX_OK) {
+            ngx_geostream_replay_emit(rp, NGX_GEOSTREAM_EVENT_REPLAY_NOTICE,
+                                  NGX_GEOSTREAM_INCOMPLETE_NOTICE,
+                                  sizeof(NGX_GEOSTREAM_INCOMPLETE_NOTICE) - 1);
+        }
 
         /* after this, the event loop owns "rp" */
         ngx_geostream_replay_emit(rp, NGX_GEOSTREAM_EVENT_REPLAY_DONE,
@@ -214,12 +225,13 @@ ngx_geostream_replay_thread(void *data)
 }
 
 
-static void
+static ngx_int_t
 ngx_geostream_replay_run(ngx_geostream_replayer_t *rs,
     ngx_geostream_replay_t *rp)
 {
     time_t                   deadline;
     int32_t                  p;
+    ngx_int_t                rc;
     int64_t                  low, high, *from, *to;
     ssize_t                  i, n;
     ngx_uint_t               active, retention, stop;
@@ -232,22 +244,23 @@ ngx_geostream_replay_run(ngx_geostream_replayer_t *rs,
     to = rp->to;
 
     if (rp->since >= 0 && ngx_geostream_replay_times(rs, rp) != NGX_OK) {
-        return;
+        return NGX_ERROR;
     }
 
     rkt = rd_kafka_topic_new(rs->rk, rp->rd.name, NULL);
     if (rkt == NULL) {
-        return;
+        return NGX_ERROR;
     }
 
     started = calloc(rp->rd.partitions ? rp->rd.partitions : 1, 1);
     if (started == NULL) {
         rd_kafka_topic_destroy(rkt);
-        return;
+        return NGX_ERROR;
     }
 
     active = 0;
     retention = 0;
+    rc = NGX_OK;
 
     for (p = 0; p < rp->rd.partitions; p++) {
         if (from[p] >= to[p]) {
@@ -262,6 +275,7 @@ ngx_geostream_replay_run(ngx_geostream_replayer_t *rs,
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                           "geostream: replay of \"%s\" [%D]: no offsets",
                           rp->rd.name, p);
+            rc = NGX_ERROR;
             continue;
         }
 
@@ -280,6 +294,7 @@ ngx_geostream_replay_run(ngx_geostream_replayer_t *rs,
                           "geostream: replay of \"%s\" [%D]: %s",
                           rp->rd.name, p,
                           rd_kafka_err2str(rd_kafka_last_error()));
+            rc = NGX_ERROR;
             continue;
         }
 
@@ -356,14 +371,18 @@ ngx_geostream_replay_run(ngx_geostream_replayer_t *rs,
         }
     }
 
+    /* a partition still running here did not reach its end in time */
     for (p = 0; p < rp->rd.partitions; p++) {
         if (started[p]) {
             rd_kafka_consume_stop(rkt, p);
+            rc = NGX_ERROR;
         }
     }
 
     free(started);
     rd_kafka_topic_destroy(rkt);
+
+    return rc;
 }
 
 
