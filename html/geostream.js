@@ -916,9 +916,12 @@
     return row;
   }
 
+  /* names in natural order: veh-2 before veh-10 */
+  var collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+
   function compareEntities(a, b) {
-    if (a.name !== b.name) return a.name < b.name ? -1 : 1;
-    return a.topic < b.topic ? -1 : (a.topic > b.topic ? 1 : 0);
+    return collator.compare(a.name, b.name) || collator.compare(a.topic, b.topic) ||
+      (a.key < b.key ? -1 : (a.key > b.key ? 1 : 0));
   }
 
   function scheduleList() {
