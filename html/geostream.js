@@ -437,6 +437,12 @@
     var wait = Math.max(0, state.lastFlush + interval - Date.now());
     state.flushTimer = window.setTimeout(function () {
       state.flushTimer = 0;
+      /* a hidden page gets no animation frames: keep the trails current
+       * (and the queue short) all the same; Leaflet paints on return */
+      if (document.hidden) {
+        flush();
+        return;
+      }
       state.flushFrame = window.requestAnimationFrame(function () {
         state.flushFrame = 0;
         flush();

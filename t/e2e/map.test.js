@@ -456,6 +456,16 @@ async function run(stack, browser) {
   await waitFor('solo drawn without tiles', async () =>
     (await counts(offline))['solo'] === 1);
   ok(true, 'positions are drawn without tiles');
+
+  /* a hidden tab gets no animation frames: trails still keep up */
+  await offline.evaluate(() => {
+    Object.defineProperty(document, 'hidden', { get: () => true });
+    window.requestAnimationFrame = () => 0;
+  });
+  await stack.produce(TOPIC, { name: 'solo', lat: 10.001, lon: 10.001 });
+  await waitFor('solo updated while hidden', async () =>
+    (await counts(offline))['solo'] === 2);
+  ok(await hook(offline, 'g.queued') === 0, 'a hidden page applies updates without frames');
   await offline.close();
 }
 
