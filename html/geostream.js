@@ -630,7 +630,7 @@
       seen: new Map(),           /* partition -> highest next offset seen */
       prev: null,                /* cursor of the previous event */
       connects: 0,
-        retryMs: RECONNECT_MIN_MS,
+      retryMs: RECONNECT_MIN_MS,
       timer: 0,
       failingSince: 0
     };
