@@ -69,7 +69,7 @@ struct ngx_http_geostream_sub_s {
     ngx_http_geostream_out_t         *unsent;        /* not yet passed on */
     ngx_http_geostream_out_t         *free;
 
-    size_t                            backlog;       /* bytes not yet sent */
+    size_t                            backlog;       /* see sub_append() */
     size_t                            backlog_max;
     size_t                            replayed;      /* of which replays */
 
@@ -851,13 +851,20 @@ ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
 
     o->next = NULL;
     o->event = ev;
-    o->size = len;
+
+    /*
+     * What a queued event costs this subscriber: its share of the
+     * backlog is the bytes still to send plus the piece that holds them,
+     * so that geostream_backlog bounds the memory a lagging subscriber
+     * takes, not only the bytes it owes.
+     */
+    o->size = len + sizeof(ngx_http_geostream_out_t);
 
     /* a replay may run ahead of the backlog limit: the ring bounds it */
     o->replayed = sub->replaying;
 
     if (sub->replaying) {
-        sub->replayed += len;
+        sub->replayed += o->size;
     }
 
     if (ev) {
@@ -871,7 +878,7 @@ ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
         sub->unsent = o;
     }
 
-    sub->backlog += len;
+    sub->backlog += o->size;
 
     return NGX_OK;
 }
