@@ -640,6 +640,30 @@ ngx_geostream_kafka_consumer_new(ngx_log_t *log, ngx_uint_t partition_eof)
 }
 
 
+/*
+ * Waits up to "timeout" ms for a message, then takes every message that is
+ * ready, up to "size", without waiting more.  rd_kafka_consume_batch_queue()
+ * alone waits out its whole timeout to fill the batch: ~100 ms of latency
+ * on every event of a quiet topic.
+ */
+ssize_t
+ngx_geostream_kafka_consume(rd_kafka_queue_t *queue, int timeout,
+    rd_kafka_message_t **msgs, size_t size)
+{
+    ssize_t  n;
+
+    msgs[0] = rd_kafka_consume_queue(queue, timeout);
+
+    if (msgs[0] == NULL) {
+        return 0;
+    }
+
+    n = rd_kafka_consume_batch_queue(queue, 0, msgs + 1, size - 1);
+
+    return 1 + (n > 0 ? n : 0);
+}
+
+
 /* for another thread of the worker: events to the event loop */
 void
 ngx_geostream_kafka_hand_over(ngx_geostream_event_t *batch,
@@ -868,9 +892,8 @@ ngx_geostream_consumer_thread(void *data)
             tail = &batch;
         }
 
-        n = rd_kafka_consume_batch_queue(cs->queue,
-                                         NGX_GEOSTREAM_CONSUME_WAIT, msgs,
-                                         NGX_GEOSTREAM_CONSUME_BATCH);
+        n = ngx_geostream_kafka_consume(cs->queue, NGX_GEOSTREAM_CONSUME_WAIT,
+                                        msgs, NGX_GEOSTREAM_CONSUME_BATCH);
 
         for (i = 0; i < n; i++) {
             ev = NULL;

@@ -143,6 +143,8 @@ rd_kafka_t *ngx_geostream_kafka_consumer_new(ngx_log_t *log,
     ngx_uint_t partition_eof);
 
 /* for the worker's threads (ngx_geostream_replay.c): no nginx objects */
+ssize_t ngx_geostream_kafka_consume(rd_kafka_queue_t *queue, int timeout,
+    rd_kafka_message_t **msgs, size_t size);
 void ngx_geostream_kafka_hand_over(ngx_geostream_event_t *batch,
     ngx_geostream_event_t **tail);
 ngx_geostream_event_t *ngx_geostream_kafka_event(ngx_geostream_reading_t *rd,

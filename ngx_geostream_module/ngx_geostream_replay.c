@@ -311,9 +311,8 @@ ngx_geostream_replay_run(ngx_geostream_replayer_t *rs,
     deadline = time(NULL) + NGX_GEOSTREAM_REPLAY_DEADLINE;
 
     while (active && time(NULL) < deadline) {
-        n = rd_kafka_consume_batch_queue(rs->queue,
-                                         NGX_GEOSTREAM_REPLAY_WAIT, msgs,
-                                         NGX_GEOSTREAM_REPLAY_BATCH);
+        n = ngx_geostream_kafka_consume(rs->queue, NGX_GEOSTREAM_REPLAY_WAIT,
+                                        msgs, NGX_GEOSTREAM_REPLAY_BATCH);
         batch = NULL;
         tail = &batch;
 
