@@ -89,7 +89,7 @@ bench-producer: build
 	NGINX_BIN=$(NGINX_BIN) bench/producer/run
 
 # the consumer fan-out benchmark of issue 4 (bench/consumer/run; about
-# 8 minutes; builds the module of HEAD apart from build/)
+# 6 minutes, at most about 13; builds the module of HEAD apart from build/)
 .PHONY: bench-consumer
 bench-consumer:
 	NGINX_BIN=$(NGINX_BIN) bench/consumer/run
