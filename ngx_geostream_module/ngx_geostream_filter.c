@@ -81,11 +81,13 @@ ngx_geostream_filter_bbox(ngx_geostream_filter_t *f,
 
 int
 ngx_geostream_filter_names(ngx_geostream_filter_t *f,
-    const unsigned char *data, size_t len)
+    const unsigned char *data, size_t len, ngx_geostream_name_t *names,
+    size_t max)
 {
     const unsigned char  *p, *last, *comma;
 
     f->nnames = 0;
+    f->names = names;
     last = data + len;
 
     for (p = data; p <= last; p = comma + 1) {
@@ -95,7 +97,7 @@ ngx_geostream_filter_names(ngx_geostream_filter_t *f,
             comma = last;
         }
 
-        if (comma == p || f->nnames == NGX_GEOSTREAM_FILTER_NAMES_MAX) {
+        if (comma == p || f->nnames == max) {
             f->nnames = 0;
             return -1;
         }

@@ -21,11 +21,15 @@ typedef struct {
 } ngx_geostream_name_t;
 
 
+/*
+ * Every subscriber has one, so it is small: the names live in storage the
+ * caller gives only when there is a name filter.
+ */
 typedef struct {
     int                   has_bbox;
     double                west, south, east, north;
     size_t                nnames;      /* 0: every name */
-    ngx_geostream_name_t  names[NGX_GEOSTREAM_FILTER_NAMES_MAX];
+    ngx_geostream_name_t *names;
 } ngx_geostream_filter_t;
 
 
@@ -37,11 +41,13 @@ int ngx_geostream_filter_bbox(ngx_geostream_filter_t *f,
     const unsigned char *data, size_t len);
 
 /*
- * "a,b,c": the names to keep.  The filter points into "data", which must
+ * "a,b,c": the names to keep, at most "max", kept in "names" (storage for
+ * "max" of them).  The filter points into "data" and "names", which must
  * outlive it.  Returns 0, or -1 when there are too many or an empty one.
  */
 int ngx_geostream_filter_names(ngx_geostream_filter_t *f,
-    const unsigned char *data, size_t len);
+    const unsigned char *data, size_t len, ngx_geostream_name_t *names,
+    size_t max);
 
 /* 1 when a position passes the filter */
 int ngx_geostream_filter_match(const ngx_geostream_filter_t *f,

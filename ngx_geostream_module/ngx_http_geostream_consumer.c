@@ -293,8 +293,9 @@ static ngx_int_t
 ngx_http_geostream_sub_parse(ngx_http_request_t *r,
     ngx_http_geostream_sub_t *sub)
 {
-    int64_t           offsets[NGX_GEOSTREAM_PARTITIONS_MAX];
-    ngx_int_t         n;
+    int64_t                offsets[NGX_GEOSTREAM_PARTITIONS_MAX];
+    ngx_int_t              n;
+    ngx_geostream_name_t  *names;
     ngx_str_t         value, *id;
     ngx_uint_t        i;
     ngx_list_part_t  *part;
@@ -413,11 +414,17 @@ ngx_http_geostream_sub_parse(ngx_http_request_t *r,
     if (ngx_http_arg(r, (u_char *) "name", sizeof("name") - 1, &value)
         == NGX_OK)
     {
-        if (ngx_http_geostream_unescape(r, &value) != NGX_OK) {
+        names = ngx_palloc(r->pool, NGX_GEOSTREAM_FILTER_NAMES_MAX
+                                    * sizeof(ngx_geostream_name_t));
+
+        if (names == NULL
+            || ngx_http_geostream_unescape(r, &value) != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        if (ngx_geostream_filter_names(&sub->filter, value.data, value.len)
+        if (ngx_geostream_filter_names(&sub->filter, value.data, value.len,
+                                       names, NGX_GEOSTREAM_FILTER_NAMES_MAX)
             != 0)
         {
             return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,

@@ -25,6 +25,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int64_t                  offsets[64];
     unsigned char           *frame, *end;
     ngx_geostream_error_t    err;
+    ngx_geostream_name_t     names[8];
     ngx_geostream_filter_t   filter;
     ngx_geostream_record_t  *records;
 
@@ -77,7 +78,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     memset(&filter, 0, sizeof(filter));
     (void) ngx_geostream_filter_bbox(&filter, data, size);
-    (void) ngx_geostream_filter_names(&filter, data, size);
+    (void) ngx_geostream_filter_names(&filter, data, size, names, 8);
     (void) ngx_geostream_filter_match(&filter, data, size, 0, 0);
 
     return 0;

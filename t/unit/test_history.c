@@ -126,6 +126,7 @@ static void
 test_filters(void)
 {
     const char              *names;
+    ngx_geostream_name_t     storage[2];
     ngx_geostream_filter_t   f;
 
     memset(&f, 0, sizeof(f));
@@ -165,8 +166,8 @@ test_filters(void)
     memset(&f, 0, sizeof(f));
     names = "bus-1,tram-2";
     ok(ngx_geostream_filter_names(&f, (const unsigned char *) names,
-                                  strlen(names)) == 0 && f.nnames == 2,
-       "names parse");
+                                  strlen(names), storage, 2) == 0
+       && f.nnames == 2, "names parse");
     ok(ngx_geostream_filter_match(&f, (const unsigned char *) "tram-2", 6,
                                   0, 0)
        && !ngx_geostream_filter_match(&f, (const unsigned char *) "tram-", 5,
@@ -174,8 +175,12 @@ test_filters(void)
        && !ngx_geostream_filter_match(&f, (const unsigned char *) "bus-10",
                                       6, 0, 0),
        "only the named entities pass, exactly");
-    ok(ngx_geostream_filter_names(&f, (const unsigned char *) "a,,b", 4) != 0,
+    ok(ngx_geostream_filter_names(&f, (const unsigned char *) "a,,b", 4,
+                                  storage, 2) != 0,
        "an empty name is refused");
+    ok(ngx_geostream_filter_names(&f, (const unsigned char *) "a,b,c", 5,
+                                  storage, 2) != 0 && f.nnames == 0,
+       "more names than there is room for are refused");
 }
 
 
