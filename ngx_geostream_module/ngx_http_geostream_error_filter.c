@@ -148,6 +148,11 @@ ngx_http_geostream_error_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ngx_chain_t               *cl, out;
     ngx_http_geostream_ctx_t  *ctx;
 
+    /* streams and other good answers pass at once: this runs on every write */
+    if (r->headers_out.status < NGX_HTTP_BAD_REQUEST) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
     ctx = ngx_http_get_module_ctx(r, ngx_http_geostream_module);
 
     if (ctx == NULL || ctx->error_json.len == 0) {
