@@ -28,8 +28,6 @@ static char *ngx_http_geostream_location(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_geostream_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_geostream_key(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_http_geostream_topics(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_geostream_init_process(ngx_cycle_t *cycle);
@@ -89,9 +87,9 @@ static ngx_command_t  ngx_http_geostream_commands[] = {
 
     { ngx_string("geostream_produce_key"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_geostream_key,
+      ngx_http_set_complex_value_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_geostream_loc_conf_t, key),
       NULL },
 
     { ngx_string("geostream_produce_wait"),
@@ -393,39 +391,6 @@ ngx_http_geostream_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_geostream_status_handler;
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_geostream_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_geostream_loc_conf_t  *glcf = conf;
-
-    ngx_str_t                         *value;
-    ngx_http_compile_complex_value_t   ccv;
-
-    if (glcf->key != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    glcf->key = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
-    if (glcf->key == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    value = cf->args->elts;
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &value[1];
-    ccv.complex_value = glcf->key;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
 
     return NGX_CONF_OK;
 }

@@ -41,6 +41,7 @@ typedef struct {
 
 /* a request's state in the module */
 typedef struct {
+    ngx_str_t                   topic;          /* producer locations */
     void                       *subscriber;     /* consumer locations */
     ngx_str_t                   error_json;     /* set by the error filter */
 } ngx_http_geostream_ctx_t;

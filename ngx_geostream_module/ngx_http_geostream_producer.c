@@ -82,8 +82,8 @@ static ngx_event_t   ngx_http_geostream_hold_ev;
 ngx_int_t
 ngx_http_geostream_producer_handler(ngx_http_request_t *r)
 {
-    ngx_int_t  rc;
-    ngx_str_t  topic;
+    ngx_int_t                  rc;
+    ngx_http_geostream_ctx_t  *ctx;
 
     if (r->method != NGX_HTTP_POST) {
         rc = ngx_http_discard_request_body(r);
@@ -100,8 +100,16 @@ ngx_http_geostream_producer_handler(ngx_http_request_t *r)
                                              "use POST to produce");
     }
 
+    /* the topic, evaluated once, waits with the request for its body */
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_geostream_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_geostream_module);
+
     /* everything that can be refused without the body is refused first */
-    rc = ngx_http_geostream_producer_check(r, &topic);
+    rc = ngx_http_geostream_producer_check(r, &ctx->topic);
     if (rc != NGX_DECLINED) {
         return rc;
     }
@@ -184,8 +192,9 @@ ngx_http_geostream_producer_body(ngx_http_request_t *r)
     size_t                           len, n;
     u_char                          *body;
     ngx_int_t                        rc;
-    ngx_str_t                        topic, key, *keyp;
+    ngx_str_t                        key, *keyp;
     ngx_pool_cleanup_t              *cln;
+    ngx_http_geostream_ctx_t        *ctx;
     ngx_geostream_error_t            err;
     ngx_geostream_record_t          *records;
     ngx_http_geostream_ptopic_t     *ptopic;
@@ -193,11 +202,7 @@ ngx_http_geostream_producer_body(ngx_http_request_t *r)
     ngx_http_geostream_loc_conf_t   *glcf;
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_geostream_module);
-
-    if (ngx_http_complex_value(r, glcf->produce, &topic) != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
+    ctx = ngx_http_get_module_ctx(r, ngx_http_geostream_module);
 
     body = ngx_http_geostream_read_body(r, &len);
     if (body == NULL) {
@@ -228,7 +233,7 @@ ngx_http_geostream_producer_body(ngx_http_request_t *r)
         keyp = &key;
     }
 
-    ptopic = ngx_http_geostream_ptopic(&topic, r->connection->log);
+    ptopic = ngx_http_geostream_ptopic(&ctx->topic, r->connection->log);
 
     p = ngx_calloc(sizeof(ngx_http_geostream_pending_t), r->connection->log);
     if (p == NULL || ptopic == NULL) {
