@@ -295,11 +295,11 @@ ngx_http_geostream_sub_parse(ngx_http_request_t *r,
 {
     int64_t                offsets[NGX_GEOSTREAM_PARTITIONS_MAX];
     ngx_int_t              n;
+    ngx_str_t              value, *id;
+    ngx_uint_t             i;
+    ngx_list_part_t       *part;
+    ngx_table_elt_t       *h;
     ngx_geostream_name_t  *names;
-    ngx_str_t         value, *id;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
 
     id = NULL;
     part = &r->headers_in.headers.part;
@@ -715,6 +715,19 @@ ngx_http_geostream_sub_replayed(ngx_geostream_replay_t *rp)
 }
 
 
+/* the subscriber is written to once the whole hand-over is queued */
+static ngx_inline void
+ngx_http_geostream_sub_dirty(ngx_http_geostream_sub_t *sub,
+    ngx_http_geostream_sub_t **dirty)
+{
+    if (!sub->dirty) {
+        sub->dirty = 1;
+        sub->next_dirty = *dirty;
+        *dirty = sub;
+    }
+}
+
+
 void
 ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
 {
@@ -769,10 +782,8 @@ ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
                 sub->replaying = 0;
             }
 
-            if (sub && !sub->dirty) {
-                sub->dirty = 1;
-                sub->next_dirty = dirty;
-                dirty = sub;
+            if (sub) {
+                ngx_http_geostream_sub_dirty(sub, &dirty);
             }
 
             ngx_geostream_event_release(ev);
@@ -801,11 +812,7 @@ ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
                 sub->overflow = 1;
             }
 
-            if (!sub->dirty) {
-                sub->dirty = 1;
-                sub->next_dirty = dirty;
-                dirty = sub;
-            }
+            ngx_http_geostream_sub_dirty(sub, &dirty);
         }
 
         ngx_geostream_event_release(ev);
