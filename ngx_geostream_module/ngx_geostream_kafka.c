@@ -69,7 +69,7 @@ typedef struct {
     ngx_geostream_dispatch_pt   dispatch;
     ngx_geostream_delivered_pt  delivered;
 
-    rd_kafka_t                 *producer;
+    rd_kafka_t                 *producers[NGX_GEOSTREAM_PRODUCERS];
     ngx_connection_t           *producer_notify;
     ngx_fd_t                    producer_notify_write;
     ngx_event_t                 poll_timer;
@@ -79,7 +79,11 @@ typedef struct {
 
 
 static rd_kafka_conf_t *ngx_geostream_kafka_conf(ngx_log_t *log,
-    ngx_geostream_kafka_conf_t *kcf, rd_kafka_type_t type);
+    ngx_geostream_kafka_conf_t *kcf, rd_kafka_type_t type,
+    ngx_uint_t which);
+static rd_kafka_t *ngx_geostream_kafka_producer_new(ngx_cycle_t *cycle,
+    ngx_geostream_kafka_conf_t *kcf, ngx_uint_t which);
+static void ngx_geostream_kafka_poll(ngx_geostream_worker_t *w);
 static ngx_int_t ngx_geostream_kafka_conf_set(ngx_log_t *log,
     rd_kafka_conf_t *conf, const char *name, const char *value);
 static void ngx_geostream_kafka_log(const rd_kafka_t *rk, int level,
@@ -132,6 +136,16 @@ static const char  *ngx_geostream_producer_defaults[] = {
     NULL
 };
 
+/*
+ * A waiting location's client pays the whole linger.ms on every request,
+ * a 202 location's client none of it; so the waiting producer batches for
+ * a shorter time.  Set before the configured properties, which win.
+ */
+static const char  *ngx_geostream_waiting_producer_defaults[] = {
+    "linger.ms", "1",
+    NULL
+};
+
 static const char  *ngx_geostream_consumer_defaults[] = {
     "enable.partition.eof", "false",
     "queued.max.messages.kbytes", "8192",
@@ -147,14 +161,15 @@ ngx_geostream_kafka_check_conf(ngx_conf_t *cf,
 {
     rd_kafka_conf_t  *conf;
 
-    conf = ngx_geostream_kafka_conf(cf->log, kcf, RD_KAFKA_PRODUCER);
+    conf = ngx_geostream_kafka_conf(cf->log, kcf, RD_KAFKA_PRODUCER,
+                                    NGX_GEOSTREAM_PRODUCER_WAITING);
     if (conf == NULL) {
         return NGX_CONF_ERROR;
     }
 
     rd_kafka_conf_destroy(conf);
 
-    conf = ngx_geostream_kafka_conf(cf->log, kcf, RD_KAFKA_CONSUMER);
+    conf = ngx_geostream_kafka_conf(cf->log, kcf, RD_KAFKA_CONSUMER, 0);
     if (conf == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -165,11 +180,12 @@ ngx_geostream_kafka_check_conf(ngx_conf_t *cf,
 }
 
 
+/* "which" is the producer (NGX_GEOSTREAM_PRODUCER_*) a configuration is for */
 static rd_kafka_conf_t *
 ngx_geostream_kafka_conf(ngx_log_t *log, ngx_geostream_kafka_conf_t *kcf,
-    rd_kafka_type_t type)
+    rd_kafka_type_t type, ngx_uint_t which)
 {
-    const char              **d;
+    const char              **d, **defaults[2];
     ngx_uint_t                i, n;
     ngx_array_t              *lists[2];
     ngx_keyval_t             *kv;
@@ -177,14 +193,20 @@ ngx_geostream_kafka_conf(ngx_log_t *log, ngx_geostream_kafka_conf_t *kcf,
 
     conf = rd_kafka_conf_new();
 
-    d = (type == RD_KAFKA_PRODUCER) ? ngx_geostream_producer_defaults
-                                    : ngx_geostream_consumer_defaults;
+    defaults[0] = (type == RD_KAFKA_PRODUCER)
+                  ? ngx_geostream_producer_defaults
+                  : ngx_geostream_consumer_defaults;
+    defaults[1] = (type == RD_KAFKA_PRODUCER
+                   && which == NGX_GEOSTREAM_PRODUCER_WAITING)
+                  ? ngx_geostream_waiting_producer_defaults : NULL;
 
-    for ( /* void */ ; *d; d += 2) {
-        if (ngx_geostream_kafka_conf_set(log, conf, d[0], d[1])
-            != NGX_OK)
-        {
-            goto failed;
+    for (n = 0; n < 2; n++) {
+        for (d = defaults[n]; d && *d; d += 2) {
+            if (ngx_geostream_kafka_conf_set(log, conf, d[0], d[1])
+                != NGX_OK)
+            {
+                goto failed;
+            }
         }
     }
 
@@ -260,9 +282,7 @@ ngx_geostream_kafka_init_process(ngx_cycle_t *cycle,
     ngx_geostream_kafka_conf_t *kcf, ngx_geostream_delivered_pt delivered,
     ngx_geostream_dispatch_pt dispatch)
 {
-    char                     errstr[512];
-    rd_kafka_t              *rk;
-    rd_kafka_conf_t         *conf;
+    ngx_uint_t               i;
     rd_kafka_queue_t        *main_queue;
     ngx_geostream_worker_t  *w;
 
@@ -275,29 +295,6 @@ ngx_geostream_kafka_init_process(ngx_cycle_t *cycle,
     w->delivered = delivered;
     w->producer_notify_write = NGX_INVALID_FILE;
 
-    conf = ngx_geostream_kafka_conf(cycle->log, kcf, RD_KAFKA_PRODUCER);
-    if (conf == NULL) {
-        return NGX_ERROR;
-    }
-
-    rd_kafka_conf_set_log_cb(conf, ngx_geostream_kafka_log);
-    rd_kafka_conf_set_error_cb(conf, ngx_geostream_kafka_error);
-    rd_kafka_conf_set_dr_msg_cb(conf, ngx_geostream_kafka_delivered);
-    rd_kafka_conf_set_opaque(conf, cycle->log);
-
-    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (rk == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "geostream: cannot create the kafka producer: %s",
-                      errstr);
-        rd_kafka_conf_destroy(conf);
-        return NGX_ERROR;
-    }
-
-    w->producer = rk;
-
-    rd_kafka_set_log_queue(rk, NULL);
-
     w->producer_notify = ngx_geostream_kafka_pipe(cycle,
                                        &w->producer_notify_write,
                                        ngx_geostream_kafka_producer_notified);
@@ -305,11 +302,22 @@ ngx_geostream_kafka_init_process(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    /* librdkafka writes to the pipe when its main queue becomes non-empty */
-    main_queue = rd_kafka_queue_get_main(rk);
-    rd_kafka_queue_io_event_enable(main_queue, w->producer_notify_write,
-                                   "p", 1);
-    rd_kafka_queue_destroy(main_queue);
+    for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
+        if (i == NGX_GEOSTREAM_PRODUCER_WAITING && !kcf->waiting_producer) {
+            continue;
+        }
+
+        w->producers[i] = ngx_geostream_kafka_producer_new(cycle, kcf, i);
+        if (w->producers[i] == NULL) {
+            return NGX_ERROR;
+        }
+
+        /* librdkafka writes to the pipe when its main queue gets an item */
+        main_queue = rd_kafka_queue_get_main(w->producers[i]);
+        rd_kafka_queue_io_event_enable(main_queue, w->producer_notify_write,
+                                       "p", 1);
+        rd_kafka_queue_destroy(main_queue);
+    }
 
     /*
      * A safety net only: reports arrive through the pipe.  Cancelable, so
@@ -325,10 +333,48 @@ ngx_geostream_kafka_init_process(ngx_cycle_t *cycle,
 }
 
 
+static rd_kafka_t *
+ngx_geostream_kafka_producer_new(ngx_cycle_t *cycle,
+    ngx_geostream_kafka_conf_t *kcf, ngx_uint_t which)
+{
+    char              errstr[512];
+    rd_kafka_t       *rk;
+    rd_kafka_conf_t  *conf;
+
+    conf = ngx_geostream_kafka_conf(cycle->log, kcf, RD_KAFKA_PRODUCER,
+                                    which);
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    rd_kafka_conf_set_log_cb(conf, ngx_geostream_kafka_log);
+    rd_kafka_conf_set_error_cb(conf, ngx_geostream_kafka_error);
+    rd_kafka_conf_set_dr_msg_cb(conf, ngx_geostream_kafka_delivered);
+    rd_kafka_conf_set_opaque(conf, cycle->log);
+
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (rk == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "geostream: cannot create the kafka producer: %s",
+                      errstr);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+
+    rd_kafka_set_log_queue(rk, NULL);
+
+    return rk;
+}
+
+
 void
 ngx_geostream_kafka_exit_process(ngx_cycle_t *cycle)
 {
     int                      left;
+    ngx_uint_t               i;
+    ngx_msec_t               deadline;
+    ngx_msec_int_t           remaining;
+    rd_kafka_t              *rk;
     ngx_geostream_worker_t  *w;
 
     w = &ngx_geostream_worker;
@@ -339,36 +385,67 @@ ngx_geostream_kafka_exit_process(ngx_cycle_t *cycle)
         ngx_del_timer(&w->poll_timer);
     }
 
-    if (w->producer == NULL) {
-        return;
-    }
-
     /* what was accepted is delivered before the worker goes, within bounds */
     ngx_geostream_kafka_exiting = 1;
-    rd_kafka_flush(w->producer, (int) w->conf->flush_timeout);
 
-    left = rd_kafka_outq_len(w->producer);
+    ngx_time_update();
+    deadline = ngx_current_msec + w->conf->flush_timeout;
 
-    if (left > 0) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                      "geostream: %d kafka messages not delivered within "
-                      "geostream_kafka_flush_timeout %M",
-                      left, w->conf->flush_timeout);
+    /* the producers deliver in parallel: each waits what is left of it */
+    for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
+        rk = w->producers[i];
+
+        if (rk == NULL) {
+            continue;
+        }
+
+        ngx_time_update();
+        remaining = (ngx_msec_int_t) (deadline - ngx_current_msec);
+
+        rd_kafka_flush(rk, remaining > 0 ? (int) remaining : 0);
+
+        left = rd_kafka_outq_len(rk);
+
+        if (left > 0) {
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                          "geostream: %d kafka messages not delivered "
+                          "within geostream_kafka_flush_timeout %M",
+                          left, w->conf->flush_timeout);
+        }
+
+        rd_kafka_destroy(rk);
+        w->producers[i] = NULL;
     }
-
-    rd_kafka_destroy(w->producer);
-    w->producer = NULL;
 
     ngx_geostream_kafka_close_pipe(w->producer_notify,
                                    w->producer_notify_write);
     w->producer_notify = NULL;
+    w->producer_notify_write = NGX_INVALID_FILE;
 }
 
 
 rd_kafka_t *
-ngx_geostream_kafka_producer(void)
+ngx_geostream_kafka_producer(ngx_uint_t which)
 {
-    return ngx_geostream_worker.producer;
+    return ngx_geostream_worker.producers[which];
+}
+
+
+int
+ngx_geostream_kafka_queued(void)
+{
+    int          n;
+    ngx_uint_t   i;
+
+    n = 0;
+
+    for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
+        if (ngx_geostream_worker.producers[i]) {
+            n += rd_kafka_outq_len(ngx_geostream_worker.producers[i]);
+        }
+    }
+
+    return n;
 }
 
 
@@ -531,8 +608,20 @@ ngx_geostream_kafka_producer_notified(ngx_event_t *ev)
 
     ngx_geostream_kafka_drain(c);
 
-    if (w->producer) {
-        rd_kafka_poll(w->producer, 0);
+    ngx_geostream_kafka_poll(w);
+}
+
+
+/* serves the delivery reports that are ready, without blocking */
+static void
+ngx_geostream_kafka_poll(ngx_geostream_worker_t *w)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
+        if (w->producers[i]) {
+            rd_kafka_poll(w->producers[i], 0);
+        }
     }
 }
 
@@ -544,9 +633,7 @@ ngx_geostream_kafka_poll_timer(ngx_event_t *ev)
 
     w = ev->data;
 
-    if (w->producer) {
-        rd_kafka_poll(w->producer, 0);
-    }
+    ngx_geostream_kafka_poll(w);
 
     if (!ngx_exiting) {
         ngx_add_timer(ev, NGX_GEOSTREAM_POLL_INTERVAL);
@@ -607,7 +694,7 @@ ngx_geostream_kafka_consumer_new(ngx_log_t *log, ngx_uint_t partition_eof)
     rd_kafka_conf_t  *conf;
 
     conf = ngx_geostream_kafka_conf(log, ngx_geostream_worker.conf,
-                                    RD_KAFKA_CONSUMER);
+                                    RD_KAFKA_CONSUMER, 0);
     if (conf == NULL) {
         return NULL;
     }

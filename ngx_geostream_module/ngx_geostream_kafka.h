@@ -100,6 +100,7 @@ typedef struct {
     ngx_array_t                *producer_options;   /* ngx_keyval_t */
     ngx_array_t                *consumer_options;   /* ngx_keyval_t */
     ngx_msec_t                  flush_timeout;
+    ngx_uint_t                  waiting_producer;   /* a location waits */
 } ngx_geostream_kafka_conf_t;
 
 
@@ -121,8 +122,22 @@ ngx_int_t ngx_geostream_kafka_init_process(ngx_cycle_t *cycle,
     ngx_geostream_dispatch_pt dispatch);
 void ngx_geostream_kafka_exit_process(ngx_cycle_t *cycle);
 
-/* the worker's producer, or NULL when it could not be created */
-rd_kafka_t *ngx_geostream_kafka_producer(void);
+/*
+ * A worker's producers: one for locations that answer once librdkafka
+ * holds a message, and one for locations that wait for Kafka's
+ * acknowledgement (only when the configuration has such a location).
+ * linger.ms is a producer's, not a message's, and a waiting client pays
+ * all of it, so the waiting producer lingers for less time.
+ */
+#define NGX_GEOSTREAM_PRODUCER_QUEUED    0
+#define NGX_GEOSTREAM_PRODUCER_WAITING   1
+#define NGX_GEOSTREAM_PRODUCERS          2
+
+/* a worker's producer, or NULL when it could not be created */
+rd_kafka_t *ngx_geostream_kafka_producer(ngx_uint_t which);
+
+/* messages that the worker's producers hold, delivery reports included */
+int ngx_geostream_kafka_queued(void);
 
 /* asks the consumer thread (started on first use) to follow a topic */
 ngx_int_t ngx_geostream_kafka_follow(ngx_str_t *topic);

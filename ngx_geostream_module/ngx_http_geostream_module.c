@@ -283,6 +283,10 @@ ngx_http_geostream_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->produce && conf->wait) {
+        gmcf->kafka.waiting_producer = 1;
+    }
+
     return NGX_CONF_OK;
 }
 

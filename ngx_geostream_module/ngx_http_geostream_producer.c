@@ -16,11 +16,11 @@
 #define NGX_HTTP_GEOSTREAM_TOPICS_MAX   1024
 
 
-/* a topic's producer handle, cached per worker */
+/* a topic's handles, one per producer that uses it, cached per worker */
 typedef struct {
     ngx_queue_t                       queue;
     ngx_str_t                         name;        /* NUL-terminated */
-    rd_kafka_topic_t                 *rkt;
+    rd_kafka_topic_t                 *rkt[NGX_GEOSTREAM_PRODUCERS];
     unsigned                          confirmed:1; /* a delivery succeeded */
 } ngx_http_geostream_ptopic_t;
 
@@ -59,7 +59,7 @@ static void ngx_http_geostream_producer_body(ngx_http_request_t *r);
 static u_char *ngx_http_geostream_read_body(ngx_http_request_t *r,
     size_t *len);
 static ngx_http_geostream_ptopic_t *ngx_http_geostream_ptopic(
-    ngx_str_t *name, ngx_log_t *log);
+    ngx_str_t *name, ngx_uint_t which, ngx_log_t *log);
 static void ngx_http_geostream_produce(ngx_http_request_t *r,
     ngx_http_geostream_pending_t *p, ngx_str_t *key);
 static void ngx_http_geostream_pending_cleanup(void *data);
@@ -233,7 +233,11 @@ ngx_http_geostream_producer_body(ngx_http_request_t *r)
         keyp = &key;
     }
 
-    ptopic = ngx_http_geostream_ptopic(&ctx->topic, r->connection->log);
+    ptopic = ngx_http_geostream_ptopic(&ctx->topic,
+                                       glcf->wait
+                                       ? NGX_GEOSTREAM_PRODUCER_WAITING
+                                       : NGX_GEOSTREAM_PRODUCER_QUEUED,
+                                       r->connection->log);
 
     p = ngx_calloc(sizeof(ngx_http_geostream_pending_t), r->connection->log);
     if (p == NULL || ptopic == NULL) {
@@ -360,15 +364,16 @@ ngx_http_geostream_read_body(ngx_http_request_t *r, size_t *len)
 }
 
 
+/* the cached topic, with a handle of producer "which"; NULL on failure */
 static ngx_http_geostream_ptopic_t *
-ngx_http_geostream_ptopic(ngx_str_t *name, ngx_log_t *log)
+ngx_http_geostream_ptopic(ngx_str_t *name, ngx_uint_t which, ngx_log_t *log)
 {
     rd_kafka_t                   *rk;
     ngx_queue_t                  *q;
     rd_kafka_topic_conf_t        *tconf;
     ngx_http_geostream_ptopic_t  *t;
 
-    rk = ngx_geostream_kafka_producer();
+    rk = ngx_geostream_kafka_producer(which);
     if (rk == NULL) {
         return NULL;
     }
@@ -386,7 +391,7 @@ ngx_http_geostream_ptopic(ngx_str_t *name, ngx_log_t *log)
         if (t->name.len == name->len
             && ngx_strncmp(t->name.data, name->data, name->len) == 0)
         {
-            return t;
+            goto found;
         }
     }
 
@@ -408,26 +413,30 @@ ngx_http_geostream_ptopic(ngx_str_t *name, ngx_log_t *log)
     ngx_memcpy(t->name.data, name->data, name->len);
     t->name.data[name->len] = '\0';
 
+    ngx_queue_insert_tail(&ngx_http_geostream_ptopics, &t->queue);
+    ngx_http_geostream_nptopics++;
+
+found:
+
+    if (t->rkt[which]) {
+        return t;
+    }
+
     /* delivery reports find the cached topic through the handle */
     tconf = rd_kafka_default_topic_conf_dup(rk);
     if (tconf == NULL) {
-        ngx_free(t);
         return NULL;
     }
 
     rd_kafka_topic_conf_set_opaque(tconf, t);
 
-    t->rkt = rd_kafka_topic_new(rk, (char *) t->name.data, tconf);
-    if (t->rkt == NULL) {
+    t->rkt[which] = rd_kafka_topic_new(rk, (char *) t->name.data, tconf);
+    if (t->rkt[which] == NULL) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "geostream: topic \"%V\": %s", name,
                       rd_kafka_err2str(rd_kafka_last_error()));
-        ngx_free(t);
         return NULL;
     }
-
-    ngx_queue_insert_tail(&ngx_http_geostream_ptopics, &t->queue);
-    ngx_http_geostream_nptopics++;
 
     return t;
 }
@@ -444,13 +453,17 @@ ngx_http_geostream_produce(ngx_http_request_t *r,
     ngx_http_geostream_pending_t *p, ngx_str_t *key)
 {
     size_t                           i;
-    ngx_uint_t                       wait;
+    ngx_uint_t                       wait, which;
     rd_kafka_t                      *rk;
+    rd_kafka_topic_t                *rkt;
     ngx_geostream_record_t          *rec;
     rd_kafka_resp_err_t              err;
     ngx_http_geostream_delivery_t   *d;
 
-    rk = ngx_geostream_kafka_producer();
+    which = p->report_offsets ? NGX_GEOSTREAM_PRODUCER_WAITING
+                              : NGX_GEOSTREAM_PRODUCER_QUEUED;
+    rk = ngx_geostream_kafka_producer(which);
+    rkt = p->topic->rkt[which];
     wait = p->report_offsets || !p->topic->confirmed;
 
     for (i = 0; i < p->nrecords; i++) {
@@ -462,7 +475,7 @@ ngx_http_geostream_produce(ngx_http_request_t *r,
         d->offset = -1;
 
         err = rd_kafka_producev(rk,
-                    RD_KAFKA_V_RKT(p->topic->rkt),
+                    RD_KAFKA_V_RKT(rkt),
                     RD_KAFKA_V_KEY(key ? (void *) key->data
                                        : (void *) rec->pos.name,
                                    key ? key->len : rec->pos.name_len),

@@ -7,6 +7,10 @@
 #include "ngx_http_geostream_module.h"
 
 
+static ngx_int_t ngx_http_geostream_status_linger(cJSON *producer,
+    const char *name, ngx_uint_t which);
+
+
 ngx_int_t
 ngx_http_geostream_status_handler(ngx_http_request_t *r)
 {
@@ -27,7 +31,7 @@ ngx_http_geostream_status_handler(ngx_http_request_t *r)
     }
 
     st = &ngx_geostream_kafka_stats;
-    rk = ngx_geostream_kafka_producer();
+    rk = ngx_geostream_kafka_producer(NGX_GEOSTREAM_PRODUCER_QUEUED);
     ngx_http_geostream_consumer_counts(&subscribers, &too_slow);
 
     json = NULL;
@@ -59,7 +63,13 @@ ngx_http_geostream_status_handler(ngx_http_request_t *r)
         || cJSON_AddNumberToObject(producer, "failed",
                                    (double) st->failed) == NULL
         || cJSON_AddNumberToObject(producer, "queued",
-                                   rk ? rd_kafka_outq_len(rk) : 0) == NULL
+                                   ngx_geostream_kafka_queued()) == NULL
+        || ngx_http_geostream_status_linger(producer, "linger_ms",
+                                            NGX_GEOSTREAM_PRODUCER_QUEUED)
+           != NGX_OK
+        || ngx_http_geostream_status_linger(producer, "waiting_linger_ms",
+                                            NGX_GEOSTREAM_PRODUCER_WAITING)
+           != NGX_OK
         || cJSON_AddNumberToObject(consumer, "consumed",
                                    (double) st->consumed) == NULL
         || cJSON_AddNumberToObject(consumer, "skipped",
@@ -87,4 +97,39 @@ done:
     free(json);
 
     return rc;
+}
+
+
+/*
+ * A producer's linger.ms as it runs, defaults and configuration applied:
+ * the latency a waiting client pays at least, and what batching gets.
+ */
+static ngx_int_t
+ngx_http_geostream_status_linger(cJSON *producer, const char *name,
+    ngx_uint_t which)
+{
+    char         value[32];
+    size_t       size;
+    rd_kafka_t  *rk;
+
+    rk = ngx_geostream_kafka_producer(which);
+    if (rk == NULL) {
+        return NGX_OK;
+    }
+
+    size = sizeof(value);
+
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), "linger.ms", value, &size)
+        != RD_KAFKA_CONF_OK)
+    {
+        return NGX_OK;
+    }
+
+    if (cJSON_AddNumberToObject(producer, name, strtod(value, NULL))
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
