@@ -489,37 +489,193 @@ ngx_geostream_records_free(ngx_geostream_record_t *records, size_t n)
 }
 
 
-cJSON *
-ngx_geostream_reply(const ngx_geostream_position_t *pos, const char *topic,
-    int32_t partition, int64_t offset, const char *error)
+/*
+ * The answer is written straight into its buffer, in two passes (size,
+ * then bytes): it is on every produce request's path, where a cJSON tree
+ * built, printed and freed for it cost more than the rest of the answer.
+ */
+
+/* bytes of "s" as a JSON string, quotes included; escapes as cJSON's */
+static size_t
+ngx_geostream_json_string_size(const char *s, size_t len)
 {
-    cJSON  *reply, *id;
+    size_t          size;
+    unsigned char   c;
 
-    reply = cJSON_CreateObject();
-    if (reply == NULL) {
-        return NULL;
+    size = 2;
+
+    while (len--) {
+        c = (unsigned char) *s++;
+
+        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n'
+            || c == '\r' || c == '\t')
+        {
+            size += 2;
+
+        } else if (c < 0x20) {
+            size += 6;                      /* \u00XX */
+
+        } else {
+            size++;
+        }
     }
 
-    id = pos->message_id ? cJSON_Duplicate(pos->message_id, 0)
-                         : cJSON_CreateNull();
+    return size;
+}
 
-    if (cJSON_AddStringToObject(reply, "name", pos->name) == NULL
-        || id == NULL
-        || !cJSON_AddItemToObject(reply, "message_id", id)
-        || cJSON_AddStringToObject(reply, "topic", topic) == NULL
-        || (partition >= 0
-            && (cJSON_AddNumberToObject(reply, "partition", partition)
-                == NULL
-                || cJSON_AddNumberToObject(reply, "offset", (double) offset)
-                   == NULL))
-        || (error != NULL
-            && cJSON_AddStringToObject(reply, "error", error) == NULL))
-    {
-        cJSON_Delete(reply);
-        return NULL;
+
+static char *
+ngx_geostream_json_string_write(char *dst, const char *s, size_t len)
+{
+    unsigned char       c;
+    static const char   hex[] = "0123456789abcdef";
+
+    *dst++ = '"';
+
+    while (len--) {
+        c = (unsigned char) *s++;
+
+        switch (c) {
+        case '"':  *dst++ = '\\'; *dst++ = '"'; break;
+        case '\\': *dst++ = '\\'; *dst++ = '\\'; break;
+        case '\b': *dst++ = '\\'; *dst++ = 'b'; break;
+        case '\f': *dst++ = '\\'; *dst++ = 'f'; break;
+        case '\n': *dst++ = '\\'; *dst++ = 'n'; break;
+        case '\r': *dst++ = '\\'; *dst++ = 'r'; break;
+        case '\t': *dst++ = '\\'; *dst++ = 't'; break;
+
+        default:
+            if (c < 0x20) {
+                memcpy(dst, "\\u00", 4);
+                dst[4] = hex[c >> 4];
+                dst[5] = hex[c & 0xf];
+                dst += 6;
+
+            } else {
+                *dst++ = (char) c;
+            }
+        }
     }
 
-    return reply;
+    *dst++ = '"';
+
+    return dst;
+}
+
+
+/*
+ * A JSON number as cJSON prints it: integers as such, others with the
+ * fewest of 15 or 17 digits that read back as the same double.
+ */
+static char *
+ngx_geostream_json_number_write(char *dst, double d)
+{
+    int  n;
+
+    if (!isfinite(d)) {
+        memcpy(dst, "null", 4);
+        return dst + 4;
+    }
+
+    if (d == floor(d) && fabs(d) < 1e15) {
+        n = sprintf(dst, "%lld", (long long) d);
+
+    } else {
+        n = sprintf(dst, "%1.15g", d);
+
+        if (strtod(dst, NULL) != d) {
+            n = sprintf(dst, "%1.17g", d);
+        }
+    }
+
+    return dst + n;
+}
+
+
+static char *
+ngx_geostream_cpy(char *dst, const char *s)
+{
+    size_t  len;
+
+    len = strlen(s);
+    memcpy(dst, s, len);
+
+    return dst + len;
+}
+
+
+size_t
+ngx_geostream_reply_size(const ngx_geostream_position_t *pos,
+    const char *topic, const char *error)
+{
+    size_t        size;
+    const cJSON  *id;
+
+    size = sizeof("{\"name\":,\"message_id\":,\"topic\":,\"partition\":,"
+                  "\"offset\":,\"error\":}") - 1
+           + ngx_geostream_json_string_size(pos->name, pos->name_len)
+           + ngx_geostream_json_string_size(topic, strlen(topic))
+           + sizeof("-2147483648") - 1
+           + sizeof("-9223372036854775808") - 1
+           + 1;                             /* sprintf()'s NUL */
+
+    id = pos->message_id;
+
+    if (id != NULL && cJSON_IsString(id)) {
+        size += ngx_geostream_json_string_size(id->valuestring,
+                                               strlen(id->valuestring));
+
+    } else {
+        size += NGX_GEOSTREAM_NUMBER_MAX;
+    }
+
+    if (error != NULL) {
+        size += ngx_geostream_json_string_size(error, strlen(error));
+    }
+
+    return size;
+}
+
+
+char *
+ngx_geostream_reply_write(char *dst, const ngx_geostream_position_t *pos,
+    const char *topic, int32_t partition, int64_t offset, const char *error)
+{
+    const cJSON  *id;
+
+    id = pos->message_id;
+
+    dst = ngx_geostream_cpy(dst, "{\"name\":");
+    dst = ngx_geostream_json_string_write(dst, pos->name, pos->name_len);
+    dst = ngx_geostream_cpy(dst, ",\"message_id\":");
+
+    if (id == NULL) {
+        dst = ngx_geostream_cpy(dst, "null");
+
+    } else if (cJSON_IsString(id)) {
+        dst = ngx_geostream_json_string_write(dst, id->valuestring,
+                                              strlen(id->valuestring));
+
+    } else {
+        dst = ngx_geostream_json_number_write(dst, id->valuedouble);
+    }
+
+    dst = ngx_geostream_cpy(dst, ",\"topic\":");
+    dst = ngx_geostream_json_string_write(dst, topic, strlen(topic));
+
+    if (partition >= 0) {
+        dst += sprintf(dst, ",\"partition\":%d,\"offset\":%lld",
+                       (int) partition, (long long) offset);
+    }
+
+    if (error != NULL) {
+        dst = ngx_geostream_cpy(dst, ",\"error\":");
+        dst = ngx_geostream_json_string_write(dst, error, strlen(error));
+    }
+
+    *dst++ = '}';
+
+    return dst;
 }
 
 

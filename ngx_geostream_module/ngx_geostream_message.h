@@ -21,6 +21,8 @@
 #define NGX_GEOSTREAM_NAME_MAX         256
 #define NGX_GEOSTREAM_TOPIC_MAX        249
 #define NGX_GEOSTREAM_DETAIL_MAX       192
+/* the longest JSON number ngx_geostream_reply_write() prints, "null" too */
+#define NGX_GEOSTREAM_NUMBER_MAX       32
 
 
 /* why a message was refused: a stable code and a human-readable detail */
@@ -84,11 +86,15 @@ void ngx_geostream_records_free(ngx_geostream_record_t *records, size_t n);
 /*
  * One record's answer: {"name":...,"message_id":...,"topic":...}, plus
  * "partition" and "offset" when partition >= 0, plus "error" when not
- * NULL.  "topic" is NUL-terminated.
+ * NULL.  "topic" and "error" are NUL-terminated.  The writer needs at
+ * most ngx_geostream_reply_size() bytes (for any partition and offset),
+ * writes no NUL, and returns the end of what it wrote.
  */
-cJSON *ngx_geostream_reply(const ngx_geostream_position_t *pos,
-    const char *topic, int32_t partition, int64_t offset,
-    const char *error);
+size_t ngx_geostream_reply_size(const ngx_geostream_position_t *pos,
+    const char *topic, const char *error);
+char *ngx_geostream_reply_write(char *dst,
+    const ngx_geostream_position_t *pos, const char *topic,
+    int32_t partition, int64_t offset, const char *error);
 
 /*
  * What subscribers receive: {"topic","name","message_id","lat","lon"}

@@ -595,10 +595,8 @@ static ngx_int_t
 ngx_http_geostream_answer(ngx_http_request_t *r,
     ngx_http_geostream_pending_t *p)
 {
-    char                            *json;
-    size_t                           i;
-    cJSON                           *out, *item;
-    ngx_int_t                        rc;
+    char                            *json, *last;
+    size_t                           i, size;
     ngx_uint_t                       status, s;
     const char                      *code, *first_code;
     ngx_http_geostream_delivery_t   *d;
@@ -645,7 +643,30 @@ ngx_http_geostream_answer(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    out = p->batch ? cJSON_CreateArray() : NULL;
+    size = p->batch ? p->nrecords + 1 : 0;   /* brackets and commas */
+
+    for (i = 0; i < p->nrecords; i++) {
+        code = NULL;
+
+        if (p->deliveries[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            (void) ngx_http_geostream_kafka_status(p->deliveries[i].err,
+                                                   &code);
+        }
+
+        size += ngx_geostream_reply_size(&p->records[i].pos,
+                                         (char *) p->topic->name.data, code);
+    }
+
+    json = ngx_pnalloc(r->pool, size);
+    if (json == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = json;
+
+    if (p->batch) {
+        *last++ = '[';
+    }
 
     for (i = 0; i < p->nrecords; i++) {
         d = &p->deliveries[i];
@@ -655,40 +676,23 @@ ngx_http_geostream_answer(ngx_http_request_t *r,
             (void) ngx_http_geostream_kafka_status(d->err, &code);
         }
 
-        item = ngx_geostream_reply(&p->records[i].pos,
-                                   (char *) p->topic->name.data,
-                                   (p->report_offsets && code == NULL)
-                                       ? d->partition : -1,
-                                   d->offset, code);
-        if (item == NULL) {
-            cJSON_Delete(out);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        if (i > 0) {
+            *last++ = ',';
         }
 
-        if (!p->batch) {
-            out = item;
-            break;
-        }
-
-        if (out == NULL || !cJSON_AddItemToArray(out, item)) {
-            cJSON_Delete(item);
-            cJSON_Delete(out);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+        last = ngx_geostream_reply_write(last, &p->records[i].pos,
+                                         (char *) p->topic->name.data,
+                                         (p->report_offsets && code == NULL)
+                                             ? d->partition : -1,
+                                         d->offset, code);
     }
 
-    json = cJSON_PrintUnformatted(out);
-    cJSON_Delete(out);
-
-    if (json == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (p->batch) {
+        *last++ = ']';
     }
 
-    rc = ngx_http_geostream_send_json(r, status, (u_char *) json,
-                                      ngx_strlen(json));
-    free(json);
-
-    return rc;
+    return ngx_http_geostream_send_json(r, status, (u_char *) json,
+                                        last - json);
 }
 
 

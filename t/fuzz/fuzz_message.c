@@ -20,8 +20,9 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int                      batch, ndjson;
-    char                    *json;
-    size_t                   n, i, frame_size;
+    char                    *json, *end_reply;
+    cJSON                   *reply;
+    size_t                   n, i, frame_size, reply_size;
     int64_t                  offsets[64];
     unsigned char           *frame, *end;
     ngx_geostream_error_t    err;
@@ -50,6 +51,31 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
 
             json = ngx_geostream_position_event(&records[i].pos, "t");
+            free(json);
+
+            /* the answer fits its announced size and is valid JSON */
+            reply_size = ngx_geostream_reply_size(&records[i].pos, "t",
+                                                  "kafka_error");
+            json = malloc(reply_size + 1);
+            if (json == NULL) {
+                continue;
+            }
+
+            end_reply = ngx_geostream_reply_write(json, &records[i].pos,
+                                                  "t", 1, INT64_MIN,
+                                                  "kafka_error");
+            if ((size_t) (end_reply - json) > reply_size) {
+                abort();
+            }
+
+            *end_reply = '\0';
+
+            reply = cJSON_Parse(json);
+            if (reply == NULL) {
+                abort();
+            }
+
+            cJSON_Delete(reply);
             free(json);
         }
 

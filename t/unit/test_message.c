@@ -174,19 +174,92 @@ test_validation(void)
 }
 
 
-/* a reply object, printed */
+/*
+ * A reply, NUL-terminated; the size announced must hold it, sprintf()'s
+ * NUL included, which the guard bytes after it would show.
+ */
 static char *
 reply(const ngx_geostream_position_t *pos, const char *topic,
     int32_t partition, int64_t offset, const char *error)
 {
-    char   *json;
-    cJSON  *obj;
+    char    *json, *last;
+    size_t   size;
 
-    obj = ngx_geostream_reply(pos, topic, partition, offset, error);
-    json = cJSON_PrintUnformatted(obj);
-    cJSON_Delete(obj);
+    size = ngx_geostream_reply_size(pos, topic, error);
+    json = malloc(size + 8);
+    memset(json, 'G', size + 8);
+
+    last = ngx_geostream_reply_write(json, pos, topic, partition, offset,
+                                     error);
+
+    if ((size_t) (last - json) > size || memcmp(json + size, "GGGGGGGG", 8))
+    {
+        ok(0, "a reply stays within its announced size");
+    }
+
+    *last = '\0';
 
     return json;
+}
+
+
+/*
+ * Whatever a name or message_id holds, the reply is JSON that gives it
+ * back unchanged, and numbers print as cJSON prints them.
+ */
+static void
+test_reply_escapes(void)
+{
+    char                      *json;
+    cJSON                     *back, *item;
+    size_t                     i;
+    const char                *in;
+    ngx_geostream_error_t      err;
+    ngx_geostream_position_t   pos;
+
+    static const char  *inputs[] = {
+        "{\"name\":\"a\\u0001b\\n\\t\\\"\\\\/\\u00e9\\ud83d\\ude8c\","
+            "\"message_id\":\"x\\r\\u001fy\",\"lat\":1,\"lon\":2}",
+        "{\"name\":\"n\",\"message_id\":0.1,\"lat\":1,\"lon\":2}",
+        "{\"name\":\"n\",\"message_id\":-7,\"lat\":1,\"lon\":2}",
+        "{\"name\":\"n\",\"message_id\":1e300,\"lat\":1,\"lon\":2}",
+        "{\"name\":\"n\",\"message_id\":123456789012345678,"
+            "\"lat\":1,\"lon\":2}",
+        "{\"name\":\"n\",\"message_id\":2.5e-310,\"lat\":1,\"lon\":2}",
+    };
+
+    for (i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+        in = inputs[i];
+
+        if (ngx_geostream_position_parse(&pos, (const unsigned char *) in,
+                                         strlen(in), &err) != 0)
+        {
+            ok(0, err.detail);
+            continue;
+        }
+
+        json = reply(&pos, "t.1", INT32_MAX, INT64_MAX, "kafka_error");
+        back = cJSON_Parse(json);
+
+        printf("# %s\n", json);
+
+        item = cJSON_GetObjectItemCaseSensitive(back, "name");
+        ok(cJSON_IsString(item) && strcmp(item->valuestring, pos.name) == 0,
+           "a reply gives the name back");
+
+        item = cJSON_GetObjectItemCaseSensitive(back, "message_id");
+        ok(item != NULL && cJSON_Compare(item, pos.message_id, 1),
+           "a reply gives the message_id back");
+
+        ok(strstr(json, "\"partition\":2147483647,"
+                        "\"offset\":9223372036854775807,"
+                        "\"error\":\"kafka_error\"}") != NULL,
+           "a reply has partition, offset and error");
+
+        cJSON_Delete(back);
+        free(json);
+        ngx_geostream_position_free(&pos);
+    }
 }
 
 
@@ -463,6 +536,7 @@ main(void)
 {
     test_validation();
     test_answers();
+    test_reply_escapes();
     test_geojson();
     test_records();
     test_topics();
