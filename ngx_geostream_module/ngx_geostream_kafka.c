@@ -1024,7 +1024,9 @@ ngx_geostream_consumer_add(ngx_geostream_consumer_t *cs,
     ngx_geostream_followed_t  *ft;
 
     for (ft = cs->followed; ft; ft = ft->next) {
-        if (ft->rd.name_len == f->len && ngx_strcmp(ft->rd.name, f->name) == 0) {
+        if (ft->rd.name_len == f->len
+            && ngx_strcmp(ft->rd.name, f->name) == 0)
+        {
             return;
         }
     }

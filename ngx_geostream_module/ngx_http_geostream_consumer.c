@@ -4,6 +4,10 @@
  * ready-made events in batches; this file matches them to subscribers and
  * writes each subscriber once per batch.  Subscribers share the events'
  * bytes: a subscriber only holds references, released once sent.
+ *
+ * A stream may follow several topics (GET /consumer/a,b).  Each event's
+ * id is then the cursor of every topic of the stream, "a=0:12,1:7;b=0:3",
+ * written for the subscriber in front of the event's shared bytes.
  */
 
 #include "ngx_http_geostream_module.h"
@@ -17,6 +21,10 @@
     "event: gap\ndata: {\"reason\":\"not_in_history\",\"detail\":"           \
     "\"this server no longer has every event since the requested position;"  \
     " the stream resumes with the oldest it has\"}\n\n"
+
+
+/* topics one stream may follow */
+#define NGX_HTTP_GEOSTREAM_STREAM_TOPICS  16
 
 
 /* where a subscriber's stream starts */
@@ -37,6 +45,7 @@ struct ngx_http_geostream_out_s {
     ngx_geostream_event_t            *event;
     size_t                            size;
     unsigned                          replayed:1;
+    unsigned                          owned:1;      /* buf.start is ours */
 };
 
 
@@ -48,6 +57,7 @@ typedef struct {
     ngx_queue_t                       replaying;     /* from Kafka */
     ngx_uint_t                        nsubscribers;
     ngx_uint_t                        events;        /* dispatched */
+    ngx_geostream_event_t            *last;          /* its cursor is now */
     ngx_geostream_history_t           history;
     unsigned                          ready:1;
 } ngx_http_geostream_topic_t;
@@ -55,10 +65,36 @@ typedef struct {
 
 typedef struct ngx_http_geostream_sub_s  ngx_http_geostream_sub_t;
 
-struct ngx_http_geostream_sub_s {
+/* a stream's subscription to one of its topics */
+typedef struct {
     ngx_queue_t                       queue;         /* topic's */
-    ngx_http_request_t               *request;
+    ngx_http_geostream_sub_t         *sub;
     ngx_http_geostream_topic_t       *topic;
+
+    ngx_http_geostream_start_e        start;
+    int64_t                          *cursor;
+    size_t                            ncursor;
+    int64_t                           since;         /* ms */
+    ngx_geostream_replay_t           *replay;        /* from Kafka */
+
+    /*
+     * Streams of several topics: where this topic stands for the stream's
+     * ids, the last event sent (a reference) or, before one, the cursor
+     * the stream resumed from.
+     */
+    ngx_geostream_event_t            *position;
+    ngx_str_t                         resumed;
+
+    unsigned                          beginning:1;
+    unsigned                          placed:1;      /* position is known */
+} ngx_http_geostream_member_t;
+
+
+struct ngx_http_geostream_sub_s {
+    ngx_http_request_t               *request;
+    ngx_http_geostream_member_t      *members;
+    ngx_uint_t                        nmembers;
+    ngx_str_t                         topics;        /* as requested */
     ngx_event_t                       heartbeat;
     ngx_msec_t                        heartbeat_interval;
     ngx_event_t                       lifetime;
@@ -75,34 +111,44 @@ struct ngx_http_geostream_sub_s {
 
     ngx_geostream_filter_t            filter;
 
-    ngx_http_geostream_start_e        start;
-    int64_t                          *cursor;
-    size_t                            ncursor;
-    int64_t                           since;         /* ms */
-    ngx_geostream_replay_t           *replay;        /* from Kafka */
-
     ngx_http_geostream_sub_t         *next_dirty;
     unsigned                          dirty:1;
     unsigned                          overflow:1;
     unsigned                          detached:1;
-    unsigned                          beginning:1;
     unsigned                          replaying:1;
 };
 
 
+static ngx_int_t ngx_http_geostream_sub_topics(ngx_http_request_t *r,
+    ngx_http_geostream_sub_t *sub, ngx_str_t *names);
 static ngx_int_t ngx_http_geostream_sub_parse(ngx_http_request_t *r,
-    ngx_http_geostream_sub_t *sub);
+    ngx_http_geostream_sub_t *sub, ngx_str_t *names);
+static ngx_int_t ngx_http_geostream_sub_resume(ngx_http_request_t *r,
+    ngx_http_geostream_sub_t *sub, ngx_str_t *names, ngx_str_t *id);
+static ngx_int_t ngx_http_geostream_member_cursor(ngx_http_request_t *r,
+    ngx_http_geostream_member_t *m, u_char *data, size_t len);
 static ngx_http_geostream_topic_t *ngx_http_geostream_topic_get(
     ngx_str_t *name, ngx_log_t *log);
+static ngx_http_geostream_topic_t *ngx_http_geostream_topic_find(
+    ngx_str_t *name);
 static void ngx_http_geostream_topic_ready(ngx_http_geostream_topic_t *topic,
     ngx_geostream_event_t *ev);
 static void ngx_http_geostream_topic_keep(ngx_http_geostream_topic_t *topic,
     ngx_geostream_event_t *ev);
-static void ngx_http_geostream_sub_replay(ngx_http_geostream_sub_t *sub);
-static ngx_int_t ngx_http_geostream_sub_kafka(ngx_http_geostream_sub_t *sub);
+static void ngx_http_geostream_event_hold(ngx_geostream_event_t **ref,
+    ngx_geostream_event_t *ev);
+static void ngx_http_geostream_event_cursor(ngx_geostream_event_t *ev,
+    ngx_str_t *cursor);
+static void ngx_http_geostream_sub_replay(ngx_http_geostream_member_t *m);
+static ngx_int_t ngx_http_geostream_sub_kafka(ngx_http_geostream_member_t *m);
 static void ngx_http_geostream_sub_replayed(ngx_geostream_replay_t *rp);
+static ngx_int_t ngx_http_geostream_member_append(
+    ngx_http_geostream_member_t *m, ngx_geostream_event_t *ev);
+static void ngx_http_geostream_member_where(ngx_http_geostream_member_t *m,
+    ngx_str_t *cursor);
 static ngx_int_t ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
     ngx_geostream_event_t *ev, u_char *data, size_t len);
+static void ngx_http_geostream_out_release(ngx_http_geostream_out_t *o);
 static void ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub);
 static void ngx_http_geostream_sub_write(ngx_http_request_t *r);
 static void ngx_http_geostream_sub_heartbeat(ngx_event_t *ev);
@@ -122,11 +168,13 @@ ngx_int_t
 ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
 {
     ngx_int_t                        rc;
-    ngx_str_t                        name;
+    ngx_str_t                        names[NGX_HTTP_GEOSTREAM_STREAM_TOPICS];
+    ngx_uint_t                       i;
     ngx_pool_cleanup_t              *cln;
     ngx_http_geostream_ctx_t        *ctx;
     ngx_http_geostream_sub_t        *sub;
     ngx_http_geostream_topic_t      *topic;
+    ngx_http_geostream_member_t     *m;
     ngx_http_geostream_loc_conf_t   *glcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -153,32 +201,33 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_geostream_module);
 
-    rc = ngx_http_geostream_topic(r, glcf->consume, &name);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc != NGX_OK) {
-        return ngx_http_geostream_topic_error(r, rc, &name);
-    }
-
     sub = ngx_pcalloc(r->pool, sizeof(ngx_http_geostream_sub_t));
     if (sub == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* a malformed cursor, time or filter is refused before streaming */
-    rc = ngx_http_geostream_sub_parse(r, sub);
-    if (rc != NGX_OK) {
+    /* bad topics, cursors, times or filters are refused before streaming */
+    rc = ngx_http_geostream_sub_topics(r, sub, names);
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
-    topic = ngx_http_geostream_topic_get(&name, r->connection->log);
-    if (topic == NULL) {
-        return ngx_http_geostream_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+    rc = ngx_http_geostream_sub_parse(r, sub, names);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    for (i = 0; i < sub->nmembers; i++) {
+        m = &sub->members[i];
+
+        m->topic = ngx_http_geostream_topic_get(&names[i],
+                                                r->connection->log);
+        if (m->topic == NULL) {
+            return ngx_http_geostream_send_error(r,
+                                   NGX_HTTP_SERVICE_UNAVAILABLE,
                                    "kafka_unavailable",
                                    "the kafka consumer is not running");
+        }
     }
 
     r->headers_out.status = NGX_HTTP_OK;
@@ -209,16 +258,21 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
     }
 
     sub->request = r;
-    sub->topic = topic;
     sub->out_tail = &sub->out;
     sub->backlog_max = glcf->backlog;
     sub->heartbeat_interval = glcf->heartbeat;
 
-    /* until the topic is ready, a subscriber waits: nothing can be missed */
-    ngx_queue_insert_tail(topic->ready ? &topic->subscribers
-                                       : &topic->waiting,
-                          &sub->queue);
-    topic->nsubscribers++;
+    for (i = 0; i < sub->nmembers; i++) {
+        m = &sub->members[i];
+        topic = m->topic;
+
+        /* until its topic is ready, a member waits: nothing can be missed */
+        ngx_queue_insert_tail(topic->ready ? &topic->subscribers
+                                           : &topic->waiting,
+                              &m->queue);
+        topic->nsubscribers++;
+    }
+
     ngx_http_geostream_subscribers++;
 
     cln->handler = ngx_http_geostream_sub_cleanup;
@@ -271,8 +325,10 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    if (topic->ready) {
-        ngx_http_geostream_sub_replay(sub);
+    for (i = 0; i < sub->nmembers; i++) {
+        if (sub->members[i].topic->ready) {
+            ngx_http_geostream_sub_replay(&sub->members[i]);
+        }
     }
 
     ngx_http_geostream_sub_flush(sub);
@@ -282,24 +338,115 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
 
 
 /*
- * The stream's start and filters, from the request:
+ * The stream's topics: the location's value, one topic or several
+ * separated by commas (commas are not in Kafka's topic names), each
+ * checked like a producer's.  Their names go to "names"; the topics are
+ * looked up (and so followed) only once the whole request is known to be
+ * good.
+ */
+static ngx_int_t
+ngx_http_geostream_sub_topics(ngx_http_request_t *r,
+    ngx_http_geostream_sub_t *sub, ngx_str_t *names)
+{
+    u_char                          *p, *last, *comma;
+    ngx_int_t                        rc;
+    ngx_str_t                        name;
+    ngx_uint_t                       i, j, n;
+    ngx_http_geostream_member_t     *m;
+    ngx_http_geostream_loc_conf_t   *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_geostream_module);
+
+    if (ngx_http_complex_value(r, glcf->consume, &sub->topics) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    n = 1;
+
+    for (i = 0; i < sub->topics.len; i++) {
+        n += (sub->topics.data[i] == ',');
+    }
+
+    if (n > NGX_HTTP_GEOSTREAM_STREAM_TOPICS) {
+        return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "too_many_topics",
+                                   "a stream follows at most %d topics",
+                                   NGX_HTTP_GEOSTREAM_STREAM_TOPICS);
+    }
+
+    sub->members = ngx_pcalloc(r->pool,
+                               n * sizeof(ngx_http_geostream_member_t));
+    if (sub->members == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    sub->nmembers = n;
+
+    p = sub->topics.data;
+    last = p + sub->topics.len;
+
+    for (i = 0; i < n; i++) {
+        comma = ngx_strlchr(p, last, ',');
+
+        name.data = p;
+        name.len = (comma ? comma : last) - p;
+        p = comma ? comma + 1 : last;
+
+        rc = ngx_http_geostream_topic_check(r, &name);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc != NGX_OK) {
+            return ngx_http_geostream_topic_error(r, rc, &name);
+        }
+
+        for (j = 0; j < i; j++) {
+            if (names[j].len == name.len
+                && ngx_strncmp(names[j].data, name.data, name.len) == 0)
+            {
+                return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_topic",
+                                   "topic \"%.*s\" is named twice",
+                                   (int) name.len, name.data);
+            }
+        }
+
+        m = &sub->members[i];
+        m->sub = sub;
+        names[i] = name;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The stream's start and filters, from the request (NGX_DECLINED to go
+ * on, or how the request was answered, as for every check before the
+ * stream starts):
  *   Last-Event-ID (header) or last_event_id (argument, since EventSource
- *   cannot set headers on its first request): a cursor to resume after;
+ *   cannot set headers on its first request): a cursor to resume after
+ *   (sub_resume());
  *   since=latest (the default), beginning, a time in ms since the epoch,
- *   or a duration back from now (30s, 5m, 2h);
+ *   or a duration back from now (30s, 5m, 2h): where the topics that the
+ *   cursor does not place start;
  *   bbox=west,south,east,north and name=a,b: what to keep.
  */
 static ngx_int_t
 ngx_http_geostream_sub_parse(ngx_http_request_t *r,
-    ngx_http_geostream_sub_t *sub)
+    ngx_http_geostream_sub_t *sub, ngx_str_t *names)
 {
-    int64_t                offsets[NGX_GEOSTREAM_PARTITIONS_MAX];
-    ngx_int_t              n;
-    ngx_str_t              value, *id;
-    ngx_uint_t             i;
-    ngx_list_part_t       *part;
-    ngx_table_elt_t       *h;
-    ngx_geostream_name_t  *names;
+    int64_t                       since;
+    ngx_int_t                     rc;
+    ngx_str_t                     value, id_arg, *id;
+    ngx_uint_t                    i, beginning;
+    ngx_list_part_t              *part;
+    ngx_table_elt_t              *h;
+    ngx_geostream_name_t         *filter_names;
+    ngx_http_geostream_start_e    start;
+    ngx_http_geostream_member_t  *m;
 
     id = NULL;
     part = &r->headers_in.headers.part;
@@ -327,48 +474,37 @@ ngx_http_geostream_sub_parse(ngx_http_request_t *r,
 
     if (id == NULL
         && ngx_http_arg(r, (u_char *) "last_event_id",
-                        sizeof("last_event_id") - 1, &value) == NGX_OK)
+                        sizeof("last_event_id") - 1, &id_arg) == NGX_OK)
     {
-        if (ngx_http_geostream_unescape(r, &value) != NGX_OK) {
+        if (ngx_http_geostream_unescape(r, &id_arg) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        id = &value;
+        id = &id_arg;
     }
 
-    if (id != NULL && id->len) {
-        n = ngx_geostream_cursor_parse(id->data, id->len, offsets,
-                                       NGX_GEOSTREAM_PARTITIONS_MAX);
-        if (n < 0) {
-            return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_cursor",
-                                   "a Last-Event-ID is \"partition:offset\" "
-                                   "pairs separated by commas");
-        }
+    start = NGX_HTTP_GEOSTREAM_LATEST;
+    since = 0;
+    beginning = 0;
 
-        sub->start = NGX_HTTP_GEOSTREAM_CURSOR;
-
-    } else if (ngx_http_arg(r, (u_char *) "since", sizeof("since") - 1,
-                            &value) == NGX_OK
-               && !(value.len == 6
-                    && ngx_strncmp(value.data, "latest", 6) == 0))
+    if (ngx_http_arg(r, (u_char *) "since", sizeof("since") - 1, &value)
+        == NGX_OK
+        && !(value.len == 6 && ngx_strncmp(value.data, "latest", 6) == 0))
     {
-        n = 0;
-
         if (value.len == 9 && ngx_strncmp(value.data, "beginning", 9) == 0) {
-            sub->start = NGX_HTTP_GEOSTREAM_CURSOR;
-            sub->beginning = 1;
+            start = NGX_HTTP_GEOSTREAM_CURSOR;
+            beginning = 1;
 
         } else if (value.len > 0 && value.len < 20
                    && ngx_atoof(value.data, value.len) != NGX_ERROR)
         {
-            sub->start = NGX_HTTP_GEOSTREAM_TIME;
-            sub->since = ngx_atoof(value.data, value.len);
+            start = NGX_HTTP_GEOSTREAM_TIME;
+            since = ngx_atoof(value.data, value.len);
 
         } else {
-            sub->since = ngx_parse_time(&value, 0);
+            since = ngx_parse_time(&value, 0);
 
-            if (sub->since == NGX_ERROR) {
+            if (since == NGX_ERROR) {
                 return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
                                    "invalid_since",
                                    "since is latest, beginning, a time in ms "
@@ -376,22 +512,32 @@ ngx_http_geostream_sub_parse(ngx_http_request_t *r,
                                    "5m");
             }
 
-            sub->start = NGX_HTTP_GEOSTREAM_TIME;
-            sub->since = (int64_t) ngx_time() * 1000 - sub->since;
+            start = NGX_HTTP_GEOSTREAM_TIME;
+            since = (int64_t) ngx_time() * 1000 - since;
         }
-
-    } else {
-        n = 0;
     }
 
-    if (sub->start == NGX_HTTP_GEOSTREAM_CURSOR) {
-        sub->ncursor = n;
-        sub->cursor = ngx_palloc(r->pool, (n ? n : 1) * sizeof(int64_t));
-        if (sub->cursor == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    for (i = 0; i < sub->nmembers; i++) {
+        m = &sub->members[i];
+        m->start = start;
+        m->since = since;
 
-        ngx_memcpy(sub->cursor, offsets, n * sizeof(int64_t));
+        if (beginning) {
+            /* a cursor at no partition: every partition from offset 0 */
+            rc = ngx_http_geostream_member_cursor(r, m, (u_char *) "", 0);
+            if (rc != NGX_DECLINED) {
+                return rc;
+            }
+
+            m->beginning = 1;
+        }
+    }
+
+    if (id != NULL && id->len) {
+        rc = ngx_http_geostream_sub_resume(r, sub, names, id);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
 
     if (ngx_http_arg(r, (u_char *) "bbox", sizeof("bbox") - 1, &value)
@@ -414,17 +560,18 @@ ngx_http_geostream_sub_parse(ngx_http_request_t *r,
     if (ngx_http_arg(r, (u_char *) "name", sizeof("name") - 1, &value)
         == NGX_OK)
     {
-        names = ngx_palloc(r->pool, NGX_GEOSTREAM_FILTER_NAMES_MAX
-                                    * sizeof(ngx_geostream_name_t));
+        filter_names = ngx_palloc(r->pool, NGX_GEOSTREAM_FILTER_NAMES_MAX
+                                           * sizeof(ngx_geostream_name_t));
 
-        if (names == NULL
+        if (filter_names == NULL
             || ngx_http_geostream_unescape(r, &value) != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         if (ngx_geostream_filter_names(&sub->filter, value.data, value.len,
-                                       names, NGX_GEOSTREAM_FILTER_NAMES_MAX)
+                                       filter_names,
+                                       NGX_GEOSTREAM_FILTER_NAMES_MAX)
             != 0)
         {
             return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
@@ -435,31 +582,125 @@ ngx_http_geostream_sub_parse(ngx_http_request_t *r,
         }
     }
 
-    return NGX_OK;
+    return NGX_DECLINED;
 }
 
 
+/*
+ * A cursor to resume after: a topic's cursor ("0:12,1:7"), or, for
+ * streams of several topics, topic=cursor pairs separated by semicolons
+ * ("a=0:12,1:7;b=0:3"), as the stream's own ids are.  A pair of a topic
+ * that the stream does not follow is ignored, so that a client may follow
+ * fewer topics than before; a topic without a pair starts by since.
+ */
+static ngx_int_t
+ngx_http_geostream_sub_resume(ngx_http_request_t *r,
+    ngx_http_geostream_sub_t *sub, ngx_str_t *names, ngx_str_t *id)
+{
+    u_char      *p, *last, *end, *eq;
+    ngx_int_t    rc;
+    ngx_uint_t   i;
+
+    p = id->data;
+    last = p + id->len;
+
+    if (ngx_strlchr(p, last, '=') == NULL) {
+        if (sub->nmembers > 1) {
+            return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_cursor",
+                                   "a stream of several topics resumes from "
+                                   "topic=cursor pairs separated by "
+                                   "semicolons, as its ids are");
+        }
+
+        return ngx_http_geostream_member_cursor(r, &sub->members[0],
+                                                p, id->len);
+    }
+
+    while (p < last) {
+        end = ngx_strlchr(p, last, ';');
+        if (end == NULL) {
+            end = last;
+        }
+
+        eq = ngx_strlchr(p, end, '=');
+        if (eq == NULL) {
+            return ngx_http_geostream_member_cursor(r, NULL, NULL, 0);
+        }
+
+        for (i = 0; i < sub->nmembers; i++) {
+            if (names[i].len == (size_t) (eq - p)
+                && ngx_strncmp(names[i].data, p, eq - p) == 0)
+            {
+                rc = ngx_http_geostream_member_cursor(r, &sub->members[i],
+                                                      eq + 1, end - eq - 1);
+                if (rc != NGX_DECLINED) {
+                    return rc;
+                }
+            }
+        }
+
+        p = (end < last) ? end + 1 : last;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Starts a member after a cursor; an empty one is at no partition, so
+ * every partition starts at offset 0.  A NULL member answers the error of
+ * a malformed cursor.
+ */
+static ngx_int_t
+ngx_http_geostream_member_cursor(ngx_http_request_t *r,
+    ngx_http_geostream_member_t *m, u_char *data, size_t len)
+{
+    int64_t    offsets[NGX_GEOSTREAM_PARTITIONS_MAX];
+    ngx_int_t  n;
+
+    n = (m && len) ? ngx_geostream_cursor_parse(data, len, offsets,
+                                             NGX_GEOSTREAM_PARTITIONS_MAX)
+                   : 0;
+
+    if (m == NULL || n < 0) {
+        return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_cursor",
+                                   "a Last-Event-ID is \"partition:offset\" "
+                                   "pairs separated by commas, or, for "
+                                   "several topics, topic=cursor pairs "
+                                   "separated by semicolons");
+    }
+
+    m->start = NGX_HTTP_GEOSTREAM_CURSOR;
+    m->beginning = 0;
+    m->ncursor = n;
+    m->cursor = ngx_palloc(r->pool, (n ? n : 1) * sizeof(int64_t));
+
+    m->resumed.len = len;
+    m->resumed.data = ngx_pnalloc(r->pool, len ? len : 1);
+
+    if (m->cursor == NULL || m->resumed.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(m->cursor, offsets, n * sizeof(int64_t));
+    ngx_memcpy(m->resumed.data, data, len);
+    m->placed = 1;
+
+    return NGX_DECLINED;
+}
+
+
+/* the worker's topic of that name, followed from now on if it was not */
 static ngx_http_geostream_topic_t *
 ngx_http_geostream_topic_get(ngx_str_t *name, ngx_log_t *log)
 {
-    ngx_queue_t                 *q;
     ngx_http_geostream_topic_t  *topic;
 
-    if (ngx_http_geostream_topics.next == NULL) {
-        ngx_queue_init(&ngx_http_geostream_topics);
-    }
-
-    for (q = ngx_queue_head(&ngx_http_geostream_topics);
-         q != ngx_queue_sentinel(&ngx_http_geostream_topics);
-         q = ngx_queue_next(q))
-    {
-        topic = ngx_queue_data(q, ngx_http_geostream_topic_t, queue);
-
-        if (topic->name.len == name->len
-            && ngx_strncmp(topic->name.data, name->data, name->len) == 0)
-        {
-            return topic;
-        }
+    topic = ngx_http_geostream_topic_find(name);
+    if (topic != NULL) {
+        return topic;
     }
 
     /* a worker's topics live as long as the worker */
@@ -494,6 +735,33 @@ ngx_http_geostream_topic_get(ngx_str_t *name, ngx_log_t *log)
 }
 
 
+static ngx_http_geostream_topic_t *
+ngx_http_geostream_topic_find(ngx_str_t *name)
+{
+    ngx_queue_t                 *q;
+    ngx_http_geostream_topic_t  *topic;
+
+    if (ngx_http_geostream_topics.next == NULL) {
+        ngx_queue_init(&ngx_http_geostream_topics);
+    }
+
+    for (q = ngx_queue_head(&ngx_http_geostream_topics);
+         q != ngx_queue_sentinel(&ngx_http_geostream_topics);
+         q = ngx_queue_next(q))
+    {
+        topic = ngx_queue_data(q, ngx_http_geostream_topic_t, queue);
+
+        if (topic->name.len == name->len
+            && ngx_strncmp(topic->name.data, name->data, name->len) == 0)
+        {
+            return topic;
+        }
+    }
+
+    return NULL;
+}
+
+
 /*
  * The consumer thread reads the topic now: the history begins where it
  * began, and the subscribers that waited for this start.
@@ -502,10 +770,10 @@ static void
 ngx_http_geostream_topic_ready(ngx_http_geostream_topic_t *topic,
     ngx_geostream_event_t *ev)
 {
-    int64_t                    offsets[NGX_GEOSTREAM_PARTITIONS_MAX];
-    ngx_int_t                  n;
-    ngx_queue_t               *q;
-    ngx_http_geostream_sub_t  *sub;
+    int64_t                       offsets[NGX_GEOSTREAM_PARTITIONS_MAX];
+    ngx_int_t                     n;
+    ngx_queue_t                  *q;
+    ngx_http_geostream_member_t  *m;
 
     if (topic->ready) {
         return;
@@ -528,14 +796,17 @@ ngx_http_geostream_topic_ready(ngx_http_geostream_topic_t *topic,
 
     topic->ready = 1;
 
+    /* until a message comes, the topic stands where reading began */
+    ngx_http_geostream_event_hold(&topic->last, ev);
+
     while (!ngx_queue_empty(&topic->waiting)) {
         q = ngx_queue_head(&topic->waiting);
         ngx_queue_remove(q);
         ngx_queue_insert_tail(&topic->subscribers, q);
 
-        sub = ngx_queue_data(q, ngx_http_geostream_sub_t, queue);
-        ngx_http_geostream_sub_replay(sub);
-        ngx_http_geostream_sub_flush(sub);
+        m = ngx_queue_data(q, ngx_http_geostream_member_t, queue);
+        ngx_http_geostream_sub_replay(m);
+        ngx_http_geostream_sub_flush(m->sub);
     }
 }
 
@@ -561,6 +832,54 @@ ngx_http_geostream_topic_keep(ngx_http_geostream_topic_t *topic,
 }
 
 
+/* "*ref" holds a reference to "ev" instead of what it held */
+static void
+ngx_http_geostream_event_hold(ngx_geostream_event_t **ref,
+    ngx_geostream_event_t *ev)
+{
+    if (*ref == ev) {
+        return;
+    }
+
+    ev->refs++;
+
+    if (*ref) {
+        ngx_geostream_event_release(*ref);
+    }
+
+    *ref = ev;
+}
+
+
+/* the topic's cursor as of an event: its "id:", or where reading began */
+static void
+ngx_http_geostream_event_cursor(ngx_geostream_event_t *ev, ngx_str_t *cursor)
+{
+    u_char  *p, *last;
+
+    if (ev->type == NGX_GEOSTREAM_EVENT_TOPIC_READY) {
+        *cursor = ev->data;
+        return;
+    }
+
+    p = ev->data.data;
+    last = p + ev->data.len;
+
+    if (ev->data.len < sizeof("id: ") - 1
+        || ngx_strncmp(p, "id: ", sizeof("id: ") - 1) != 0)
+    {
+        ngx_str_null(cursor);
+        return;
+    }
+
+    p += sizeof("id: ") - 1;
+
+    cursor->data = p;
+    last = ngx_strlchr(p, last, '\n');
+    cursor->len = last ? (size_t) (last - p) : 0;
+}
+
+
 /*
  * Sends a new subscriber what it asked for from before now: the history
  * ring's events after its cursor, or since its time, that pass its
@@ -572,27 +891,36 @@ ngx_http_geostream_topic_keep(ngx_http_geostream_topic_t *topic,
  * what the ring has.
  */
 static void
-ngx_http_geostream_sub_replay(ngx_http_geostream_sub_t *sub)
+ngx_http_geostream_sub_replay(ngx_http_geostream_member_t *m)
 {
     size_t                                i;
     int64_t                               next;
     ngx_uint_t                            covered;
     ngx_geostream_event_t                *ev;
     ngx_geostream_history_t              *h;
+    ngx_http_geostream_sub_t             *sub;
     const ngx_geostream_history_entry_t  *e;
 
-    if (sub->start == NGX_HTTP_GEOSTREAM_LATEST) {
+    sub = m->sub;
+
+    if (m->start == NGX_HTTP_GEOSTREAM_LATEST) {
+        /* the stream joins the topic where it stands now */
+        if (sub->nmembers > 1 && m->topic->last) {
+            ngx_http_geostream_event_hold(&m->position, m->topic->last);
+            m->placed = 1;
+        }
+
         return;
     }
 
-    h = &sub->topic->history;
+    h = &m->topic->history;
 
-    covered = (sub->start == NGX_HTTP_GEOSTREAM_CURSOR)
-              ? ngx_geostream_history_covers(h, sub->cursor, sub->ncursor)
-              : ngx_geostream_history_covers_time(h, sub->since);
+    covered = (m->start == NGX_HTTP_GEOSTREAM_CURSOR)
+              ? ngx_geostream_history_covers(h, m->cursor, m->ncursor)
+              : ngx_geostream_history_covers_time(h, m->since);
 
     if (!covered) {
-        if (ngx_http_geostream_sub_kafka(sub) == NGX_OK) {
+        if (ngx_http_geostream_sub_kafka(m) == NGX_OK) {
             return;
         }
 
@@ -606,15 +934,15 @@ ngx_http_geostream_sub_replay(ngx_http_geostream_sub_t *sub)
     for (i = 0; (e = ngx_geostream_history_at(h, i)) != NULL; i++) {
         ev = e->data;
 
-        if (sub->start == NGX_HTTP_GEOSTREAM_CURSOR) {
-            next = ((size_t) e->partition < sub->ncursor)
-                   ? sub->cursor[e->partition] : 0;
+        if (m->start == NGX_HTTP_GEOSTREAM_CURSOR) {
+            next = ((size_t) e->partition < m->ncursor)
+                   ? m->cursor[e->partition] : 0;
 
             if (e->offset < next) {
                 continue;
             }
 
-        } else if (e->timestamp < sub->since) {
+        } else if (e->timestamp < m->since) {
             continue;
         }
 
@@ -624,8 +952,7 @@ ngx_http_geostream_sub_replay(ngx_http_geostream_sub_t *sub)
             continue;
         }
 
-        (void) ngx_http_geostream_sub_append(sub, ev, ev->data.data,
-                                             ev->data.len);
+        (void) ngx_http_geostream_member_append(m, ev);
     }
 
     sub->replaying = 0;
@@ -633,43 +960,42 @@ ngx_http_geostream_sub_replay(ngx_http_geostream_sub_t *sub)
 
 
 /*
- * Asks the worker's replay thread for the topic's past from the
- * subscriber's position up to where the history ring begins.  Until that
- * is done the subscriber is off the live feed; the ring keeps what comes
- * meanwhile.
+ * Asks the worker's replay thread for the topic's past from the member's
+ * position up to where the history ring begins.  Until that is done the
+ * member is off the live feed; the ring keeps what comes meanwhile.
  */
 static ngx_int_t
-ngx_http_geostream_sub_kafka(ngx_http_geostream_sub_t *sub)
+ngx_http_geostream_sub_kafka(ngx_http_geostream_member_t *m)
 {
     size_t                    n, p;
     int64_t                  *from;
     ngx_geostream_history_t  *h;
 
-    h = &sub->topic->history;
+    h = &m->topic->history;
     n = h->npartitions;
 
-    from = ngx_pcalloc(sub->request->pool, (n ? n : 1) * sizeof(int64_t));
+    from = ngx_pcalloc(m->sub->request->pool,
+                       (n ? n : 1) * sizeof(int64_t));
     if (from == NULL) {
         return NGX_ERROR;
     }
 
-    for (p = 0; sub->start == NGX_HTTP_GEOSTREAM_CURSOR && p < n; p++) {
-        from[p] = (p < sub->ncursor) ? sub->cursor[p] : 0;
+    for (p = 0; m->start == NGX_HTTP_GEOSTREAM_CURSOR && p < n; p++) {
+        from[p] = (p < m->ncursor) ? m->cursor[p] : 0;
     }
 
-    sub->replay = ngx_geostream_replay_start(&sub->topic->name, from,
+    m->replay = ngx_geostream_replay_start(&m->topic->name, from,
                           h->start, n,
-                          sub->start == NGX_HTTP_GEOSTREAM_TIME ? sub->since
-                                                                : -1,
-                          sub->start == NGX_HTTP_GEOSTREAM_CURSOR
-                          && !sub->beginning,
-                          sub);
-    if (sub->replay == NULL) {
+                          m->start == NGX_HTTP_GEOSTREAM_TIME ? m->since : -1,
+                          m->start == NGX_HTTP_GEOSTREAM_CURSOR
+                          && !m->beginning,
+                          m);
+    if (m->replay == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_queue_remove(&sub->queue);
-    ngx_queue_insert_tail(&sub->topic->replaying, &sub->queue);
+    ngx_queue_remove(&m->queue);
+    ngx_queue_insert_tail(&m->topic->replaying, &m->queue);
 
     return NGX_OK;
 }
@@ -679,39 +1005,38 @@ ngx_http_geostream_sub_kafka(ngx_http_geostream_sub_t *sub)
 static void
 ngx_http_geostream_sub_replayed(ngx_geostream_replay_t *rp)
 {
-    ngx_http_geostream_sub_t  *sub;
+    ngx_http_geostream_member_t  *m;
 
-    sub = rp->owner;
+    m = rp->owner;
 
-    if (sub == NULL) {
+    if (m == NULL) {
         ngx_geostream_replay_free(rp);
         return;
     }
 
-    sub->replay = NULL;
+    m->replay = NULL;
 
     /* the replay ended where the ring began: resume from there */
-    sub->start = NGX_HTTP_GEOSTREAM_CURSOR;
-    sub->beginning = 0;
-    sub->ncursor = rp->rd.partitions;
-    sub->cursor = ngx_palloc(sub->request->pool,
-                             (sub->ncursor ? sub->ncursor : 1)
-                             * sizeof(int64_t));
+    m->start = NGX_HTTP_GEOSTREAM_CURSOR;
+    m->beginning = 0;
+    m->ncursor = rp->rd.partitions;
+    m->cursor = ngx_palloc(m->sub->request->pool,
+                           (m->ncursor ? m->ncursor : 1) * sizeof(int64_t));
 
-    if (sub->cursor == NULL) {
+    if (m->cursor == NULL) {
         ngx_geostream_replay_free(rp);
-        sub->overflow = 1;
+        m->sub->overflow = 1;
         return;
     }
 
-    ngx_memcpy(sub->cursor, rp->to, sub->ncursor * sizeof(int64_t));
+    ngx_memcpy(m->cursor, rp->to, m->ncursor * sizeof(int64_t));
     ngx_geostream_replay_free(rp);
 
-    ngx_queue_remove(&sub->queue);
-    ngx_queue_insert_tail(&sub->topic->subscribers, &sub->queue);
+    ngx_queue_remove(&m->queue);
+    ngx_queue_insert_tail(&m->topic->subscribers, &m->queue);
 
     /* if the ring moved on meanwhile, this asks Kafka for the difference */
-    ngx_http_geostream_sub_replay(sub);
+    ngx_http_geostream_sub_replay(m);
 }
 
 
@@ -731,10 +1056,11 @@ ngx_http_geostream_sub_dirty(ngx_http_geostream_sub_t *sub,
 void
 ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
 {
-    ngx_queue_t                 *q;
-    ngx_geostream_event_t       *ev, *next;
-    ngx_http_geostream_sub_t    *sub, *dirty, *next_dirty;
-    ngx_http_geostream_topic_t  *topic;
+    ngx_queue_t                  *q;
+    ngx_geostream_event_t        *ev, *next;
+    ngx_http_geostream_sub_t     *sub, *dirty, *next_dirty;
+    ngx_http_geostream_topic_t   *topic;
+    ngx_http_geostream_member_t  *m;
 
     dirty = NULL;
     topic = NULL;
@@ -748,8 +1074,8 @@ ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
             || ngx_strncmp(topic->name.data, ev->topic.data, ev->topic.len)
                != 0)
         {
-            topic = ngx_http_geostream_topic_get(&ev->topic,
-                                                 ngx_cycle->log);
+            /* the thread reads only topics that the loop asked for */
+            topic = ngx_http_geostream_topic_find(&ev->topic);
         }
 
         if (topic == NULL) {
@@ -765,20 +1091,29 @@ ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
 
         if (ev->type != NGX_GEOSTREAM_EVENT_MESSAGE) {
             /* a replay's: for its owner alone */
-            sub = ev->replay->owner;
+            m = ev->replay->owner;
+            sub = m ? m->sub : NULL;
 
             if (ev->type == NGX_GEOSTREAM_EVENT_REPLAY_DONE) {
                 ngx_http_geostream_sub_replayed(ev->replay);
 
+            } else if (ev->type == NGX_GEOSTREAM_EVENT_REPLAY_NOTICE) {
+                /* a notice has no id: it goes as it is */
+                if (sub) {
+                    sub->replaying = 1;
+                    (void) ngx_http_geostream_sub_append(sub, ev,
+                                                         ev->data.data,
+                                                         ev->data.len);
+                    sub->replaying = 0;
+                }
+
             } else if (sub
-                       && (ev->type == NGX_GEOSTREAM_EVENT_REPLAY_NOTICE
-                           || ngx_geostream_filter_match(&sub->filter,
+                       && ngx_geostream_filter_match(&sub->filter,
                                     ev->name.data, ev->name.len, ev->lat,
-                                    ev->lon)))
+                                    ev->lon))
             {
                 sub->replaying = 1;
-                (void) ngx_http_geostream_sub_append(sub, ev, ev->data.data,
-                                                     ev->data.len);
+                (void) ngx_http_geostream_member_append(m, ev);
                 sub->replaying = 0;
             }
 
@@ -792,12 +1127,14 @@ ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
 
         topic->events++;
         ngx_http_geostream_topic_keep(topic, ev);
+        ngx_http_geostream_event_hold(&topic->last, ev);
 
         for (q = ngx_queue_head(&topic->subscribers);
              q != ngx_queue_sentinel(&topic->subscribers);
              q = ngx_queue_next(q))
         {
-            sub = ngx_queue_data(q, ngx_http_geostream_sub_t, queue);
+            m = ngx_queue_data(q, ngx_http_geostream_member_t, queue);
+            sub = m->sub;
 
             if (!ngx_geostream_filter_match(&sub->filter, ev->name.data,
                                             ev->name.len, ev->lat, ev->lon))
@@ -805,10 +1142,7 @@ ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
                 continue;
             }
 
-            if (ngx_http_geostream_sub_append(sub, ev, ev->data.data,
-                                              ev->data.len)
-                != NGX_OK)
-            {
+            if (ngx_http_geostream_member_append(m, ev) != NGX_OK) {
                 sub->overflow = 1;
             }
 
@@ -823,6 +1157,106 @@ ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
         next_dirty = sub->next_dirty;
         sub->dirty = 0;
         ngx_http_geostream_sub_flush(sub);
+    }
+}
+
+
+/*
+ * Queues an event of a member's topic.  A stream of one topic sends the
+ * event's bytes as they are; a stream of several sends its own id line,
+ * every topic's cursor, in front of the event's bytes after their id.
+ */
+static ngx_int_t
+ngx_http_geostream_member_append(ngx_http_geostream_member_t *m,
+    ngx_geostream_event_t *ev)
+{
+    u_char                       *line, *p;
+    size_t                        len, skip;
+    ngx_str_t                     cursor;
+    ngx_uint_t                    i;
+    ngx_http_geostream_out_t     *o;
+    ngx_http_geostream_sub_t     *sub;
+    ngx_http_geostream_member_t  *mi;
+
+    sub = m->sub;
+
+    if (sub->nmembers == 1) {
+        return ngx_http_geostream_sub_append(sub, ev, ev->data.data,
+                                             ev->data.len);
+    }
+
+    ngx_http_geostream_event_cursor(ev, &cursor);
+
+    /* the event's own "id: ...\n" */
+    skip = cursor.len ? sizeof("id: ") - 1 + cursor.len + 1 : 0;
+
+    ngx_http_geostream_event_hold(&m->position, ev);
+    m->placed = 1;
+
+    len = sizeof("id: ") - 1 + 1;
+
+    for (i = 0; i < sub->nmembers; i++) {
+        mi = &sub->members[i];
+
+        if (mi->placed) {
+            ngx_http_geostream_member_where(mi, &cursor);
+            len += mi->topic->name.len + 1 + cursor.len + 1;
+        }
+    }
+
+    line = ngx_alloc(len, ngx_cycle->log);
+    if (line == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(line, "id: ", sizeof("id: ") - 1);
+
+    for (i = 0; i < sub->nmembers; i++) {
+        mi = &sub->members[i];
+
+        if (!mi->placed) {
+            continue;
+        }
+
+        if (p != line + sizeof("id: ") - 1) {
+            *p++ = ';';
+        }
+
+        ngx_http_geostream_member_where(mi, &cursor);
+
+        p = ngx_cpymem(p, mi->topic->name.data, mi->topic->name.len);
+        *p++ = '=';
+        p = ngx_cpymem(p, cursor.data, cursor.len);
+    }
+
+    *p++ = '\n';
+
+    if (ngx_http_geostream_sub_append(sub, NULL, line, p - line) != NGX_OK) {
+        ngx_free(line);
+        return NGX_ERROR;
+    }
+
+    /* the id line's memory goes with its piece of output, the last one */
+    o = (ngx_http_geostream_out_t *) ((u_char *) sub->out_tail
+                                      - offsetof(ngx_http_geostream_out_t,
+                                                 next));
+    o->owned = 1;
+
+    return ngx_http_geostream_sub_append(sub, ev, ev->data.data + skip,
+                                         ev->data.len - skip);
+}
+
+
+/* a member's cursor for the stream's ids */
+static void
+ngx_http_geostream_member_where(ngx_http_geostream_member_t *m,
+    ngx_str_t *cursor)
+{
+    if (m->position) {
+        ngx_http_geostream_event_cursor(m->position, cursor);
+
+    } else {
+        *cursor = m->resumed;
     }
 }
 
@@ -865,6 +1299,7 @@ ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
 
     o->next = NULL;
     o->event = ev;
+    o->owned = 0;
 
     /*
      * What a queued event costs this subscriber: its share of the
@@ -895,6 +1330,22 @@ ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
     sub->backlog += o->size;
 
     return NGX_OK;
+}
+
+
+/* what a piece of output holds: an event's reference, or its own bytes */
+static void
+ngx_http_geostream_out_release(ngx_http_geostream_out_t *o)
+{
+    if (o->event) {
+        ngx_geostream_event_release(o->event);
+        o->event = NULL;
+    }
+
+    if (o->owned) {
+        ngx_free(o->buf.start);
+        o->owned = 0;
+    }
 }
 
 
@@ -955,9 +1406,7 @@ ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub)
             sub->replayed -= o->size;
         }
 
-        if (o->event) {
-            ngx_geostream_event_release(o->event);
-        }
+        ngx_http_geostream_out_release(o);
 
         o->next = sub->free;
         sub->free = o;
@@ -972,7 +1421,7 @@ ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub)
         ngx_log_error(NGX_LOG_WARN, c->log, 0,
                       "geostream: subscriber of \"%V\" fell %uz bytes "
                       "behind (geostream_backlog), closing its stream",
-                      &sub->topic->name, sub->backlog);
+                      &sub->topics, sub->backlog);
         ngx_http_geostream_too_slow++;
         ngx_http_geostream_sub_close(sub, NGX_ERROR);
         return;
@@ -1099,17 +1548,14 @@ ngx_http_geostream_sub_close(ngx_http_geostream_sub_t *sub, ngx_int_t rc)
 static void
 ngx_http_geostream_sub_detach(ngx_http_geostream_sub_t *sub)
 {
+    ngx_uint_t                    i;
+    ngx_http_geostream_member_t  *m;
+
     if (sub->detached) {
         return;
     }
 
     sub->detached = 1;
-
-    if (sub->replay) {
-        /* the replay runs on; its events find no owner */
-        sub->replay->owner = NULL;
-        sub->replay = NULL;
-    }
 
     if (sub->heartbeat.timer_set) {
         ngx_del_timer(&sub->heartbeat);
@@ -1119,8 +1565,24 @@ ngx_http_geostream_sub_detach(ngx_http_geostream_sub_t *sub)
         ngx_del_timer(&sub->lifetime);
     }
 
-    ngx_queue_remove(&sub->queue);
-    sub->topic->nsubscribers--;
+    for (i = 0; i < sub->nmembers; i++) {
+        m = &sub->members[i];
+
+        if (m->replay) {
+            /* the replay runs on; its events find no owner */
+            m->replay->owner = NULL;
+            m->replay = NULL;
+        }
+
+        if (m->position) {
+            ngx_geostream_event_release(m->position);
+            m->position = NULL;
+        }
+
+        ngx_queue_remove(&m->queue);
+        m->topic->nsubscribers--;
+    }
+
     ngx_http_geostream_subscribers--;
 }
 
@@ -1135,9 +1597,7 @@ ngx_http_geostream_sub_cleanup(void *data)
     ngx_http_geostream_sub_detach(sub);
 
     for (o = sub->out; o; o = o->next) {
-        if (o->event) {
-            ngx_geostream_event_release(o->event);
-        }
+        ngx_http_geostream_out_release(o);
     }
 
     sub->out = NULL;

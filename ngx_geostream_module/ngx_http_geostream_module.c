@@ -550,14 +550,22 @@ ngx_int_t
 ngx_http_geostream_topic(ngx_http_request_t *r, ngx_http_complex_value_t *cv,
     ngx_str_t *topic)
 {
+    if (ngx_http_complex_value(r, cv, topic) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_geostream_topic_check(r, topic);
+}
+
+
+/* Kafka's naming rules, then geostream_topics; as ngx_http_geostream_topic() */
+ngx_int_t
+ngx_http_geostream_topic_check(ngx_http_request_t *r, ngx_str_t *topic)
+{
 #if (NGX_PCRE)
     ngx_int_t                       rc;
 #endif
     ngx_http_geostream_loc_conf_t  *glcf;
-
-    if (ngx_http_complex_value(r, cv, topic) != NGX_OK) {
-        return NGX_ERROR;
-    }
 
     if (!ngx_geostream_topic_valid(topic->data, topic->len)) {
         return NGX_DECLINED;
@@ -603,7 +611,7 @@ ngx_http_geostream_topic_error(ngx_http_request_t *r, ngx_int_t rc,
     /* a valid topic name needs no escaping in JSON */
     return ngx_http_geostream_send_error(r, NGX_HTTP_FORBIDDEN,
                                          "topic_not_allowed",
-                                         "topic \"%*s\" is not allowed here",
+                                         "topic \"%.*s\" is not allowed here",
                                          (int) topic->len, topic->data);
 }
 

@@ -72,6 +72,8 @@ ngx_int_t ngx_http_geostream_add_header(ngx_http_request_t *r, char *key,
     char *value);
 ngx_int_t ngx_http_geostream_topic(ngx_http_request_t *r,
     ngx_http_complex_value_t *cv, ngx_str_t *topic);
+ngx_int_t ngx_http_geostream_topic_check(ngx_http_request_t *r,
+    ngx_str_t *topic);
 ngx_int_t ngx_http_geostream_topic_error(ngx_http_request_t *r,
     ngx_int_t rc, ngx_str_t *topic);
 ngx_int_t ngx_http_geostream_ndjson(ngx_http_request_t *r);

@@ -338,7 +338,9 @@ GET /consumer/t-bad-cursor
 Last-Event-ID: 0:1,x
 --- error_code: 400
 --- response_body
-{"error":"invalid_cursor","detail":"a Last-Event-ID is \"partition:offset\" pairs separated by commas"}
+{"error":"invalid_cursor","detail":"a Last-Event-ID is \"partition:offset\" pairs separated by commas, or, for several topics, topic=cursor pairs separated by semicolons"}
+--- no_error_log
+[alert]
 
 
 
@@ -348,6 +350,8 @@ GET /consumer/t-bad-since?since=yesterday
 --- error_code: 400
 --- response_body
 {"error":"invalid_since","detail":"since is latest, beginning, a time in ms since the epoch, or a duration such as 5m"}
+--- no_error_log
+[alert]
 
 
 
@@ -357,6 +361,8 @@ GET /consumer/t-bad-bbox?bbox=1,2,3
 --- error_code: 400
 --- response_body
 {"error":"invalid_bbox","detail":"bbox is west,south,east,north in degrees"}
+--- no_error_log
+[alert]
 
 
 
@@ -374,3 +380,120 @@ GET /consumer/t-bad-bbox?bbox=1,2,3
 [200, 400]
 --- response_headers eval
 ["Access-Control-Allow-Origin: https://map.example", "Access-Control-Allow-Origin: https://map.example"]
+
+
+
+=== TEST 22: a stream of several topics gets each one's events, ids carrying every topic's cursor
+--- init
+produce_when_ready('t-multi-a', '{"name":"a1","lat":1,"lon":2}');
+produce_when_ready('t-multi-b', '{"name":"b1","lat":3,"lon":4}');
+--- request
+GET /consumer/t-multi-a,t-multi-b HTTP/1.0
+--- timeout: 3
+--- abort
+--- response_body_like chomp
+^retry: 2000
+
+id: (?:t-multi-a=[\d:,]+;t-multi-b=[\d:,]+|t-multi-a=[\d:,]+|t-multi-b=[\d:,]+)
+data: \{"topic":"t-multi-([ab])","name":"\g{1}1","lat":\d,"lon":\d\}
+
+id: t-multi-a=\d+:\d+(?:,\d+:\d+)*;t-multi-b=\d+:\d+(?:,\d+:\d+)*
+data: \{"topic":"t-multi-(?!\g{1})([ab])","name":"\g{2}1","lat":\d,"lon":\d\}
+
+$
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 23: a stream of several topics resumes from its id: exactly the rest of each topic
+--- init
+follow_and_produce('t-mres-a',
+    map { ['k', qq({"name":"a","message_id":$_,"lat":1,"lon":2})] } 1 .. 3);
+follow_and_produce('t-mres-b',
+    map { ['k', qq({"name":"b","message_id":$_,"lat":1,"lon":2})] } 1 .. 2);
+--- request
+GET /consumer/t-mres-a,t-mres-b HTTP/1.0
+--- more_headers
+Last-Event-ID: t-mres-a=0:1,1:1,2:1,3:1;t-mres-b=0:1,1:1,2:1,3:1;gone=0:5
+--- timeout: 1
+--- abort
+--- response_body_like chomp
+^retry: 2000
+
+id: t-mres-a=[^;\n]*\b:2\b[^;\n]*;t-mres-b=0:1,1:1,2:1,3:1
+data: \{"topic":"t-mres-a","name":"a","message_id":2,"lat":1,"lon":2\}
+
+id: t-mres-a=[^;\n]*\b:3\b[^;\n]*;t-mres-b=0:1,1:1,2:1,3:1
+data: \{"topic":"t-mres-a","name":"a","message_id":3,"lat":1,"lon":2\}
+
+id: t-mres-a=[^;\n]*\b:3\b[^;\n]*;t-mres-b=[^;\n]*\b:2\b[^;\n]*
+data: \{"topic":"t-mres-b","name":"b","message_id":2,"lat":1,"lon":2\}
+
+$
+
+
+
+=== TEST 24: a topic the id does not name starts by since
+--- init
+follow_and_produce('t-mpart-a', ['k', '{"name":"a","message_id":1,"lat":1,"lon":2}']);
+follow_and_produce('t-mpart-b', ['k', '{"name":"b","message_id":1,"lat":1,"lon":2}']);
+--- request
+GET /consumer/t-mpart-a,t-mpart-b?since=beginning&last_event_id=t-mpart-a%3D0%3A9%2C1%3A9%2C2%3A9%2C3%3A9 HTTP/1.0
+--- timeout: 1
+--- abort
+--- response_body_like chomp
+^retry: 2000
+
+id: t-mpart-a=0:9,1:9,2:9,3:9;t-mpart-b=[^;\n]*\b:1\b[^;\n]*
+data: \{"topic":"t-mpart-b","name":"b","message_id":1,"lat":1,"lon":2\}
+
+$
+
+
+
+=== TEST 25: a stream of one topic takes an id of several, by its topic's part
+--- init
+follow_and_produce('t-mone',
+    map { ['k', qq({"name":"k","message_id":$_,"lat":1,"lon":2})] } 1 .. 2);
+--- request
+GET /consumer/t-mone HTTP/1.0
+--- more_headers
+Last-Event-ID: other=0:0;t-mone=0:1,1:1,2:1,3:1
+--- timeout: 1
+--- abort
+--- response_body_like chomp
+^retry: 2000
+
+id: [\d:,]+
+data: \{"topic":"t-mone","name":"k","message_id":2,"lat":1,"lon":2\}
+
+$
+
+
+
+=== TEST 26: bad lists of topics, and a plain cursor for several topics, are refused
+--- config
+    location ~ ^/consumer/(?<topic>[^/]+)$ {
+        geostream_consume $topic;
+        geostream_topics ^t-;
+    }
+--- request eval
+["GET /consumer/t-x,bad:topic", "GET /consumer/t-x,t-y,t-x",
+ "GET /consumer/t-x,nope", "GET /consumer/t-x,",
+ "GET /consumer/" . join(',', map { "t-$_" } 1 .. 17),
+ "GET /consumer/t-x,t-y?last_event_id=0:1,1:2",
+ "GET /consumer/t-x,t-y?last_event_id=t-x=0:1;t-y"]
+--- error_code eval
+[400, 400, 403, 400, 400, 400, 400]
+--- response_body eval
+[qq({"error":"invalid_topic","detail":"a topic is 1 to 249 of a-z, A-Z, 0-9, '.', '_' and '-'"}\n),
+ qq({"error":"invalid_topic","detail":"topic \\"t-x\\" is named twice"}\n),
+ qq({"error":"topic_not_allowed","detail":"topic \\"nope\\" is not allowed here"}\n),
+ qq({"error":"invalid_topic","detail":"a topic is 1 to 249 of a-z, A-Z, 0-9, '.', '_' and '-'"}\n),
+ qq({"error":"too_many_topics","detail":"a stream follows at most 16 topics"}\n),
+ qq({"error":"invalid_cursor","detail":"a stream of several topics resumes from topic=cursor pairs separated by semicolons, as its ids are"}\n),
+ qq({"error":"invalid_cursor","detail":"a Last-Event-ID is \\"partition:offset\\" pairs separated by commas, or, for several topics, topic=cursor pairs separated by semicolons"}\n)]
+--- no_error_log
+[alert]
