@@ -91,7 +91,9 @@ typedef struct {
 
 
 struct ngx_http_geostream_sub_s {
-    ngx_http_request_t               *request;
+    ngx_http_request_t               *request;       /* NULL: left it */
+    ngx_connection_t                 *connection;
+    ngx_pool_t                       *pool;          /* of what is here */
     ngx_http_geostream_member_t      *members;
     ngx_uint_t                        nmembers;
     ngx_str_t                         topics;        /* as requested */
@@ -111,11 +113,30 @@ struct ngx_http_geostream_sub_s {
 
     ngx_geostream_filter_t            filter;
 
+    /*
+     * A stream that left its request (ngx_http_geostream_sub_leave())
+     * writes its own chunks: the pieces from "out" up to "unsent" are the
+     * chunk in flight, "sending" what of it the socket has yet to take.
+     */
+    ngx_event_t                       leave;
+    ngx_pool_cleanup_t               *cleanup;       /* in the request */
+    ngx_chain_t                      *sending;
+    ngx_buf_t                         chunk_head;
+    ngx_chain_t                       chunk_head_link;
+    ngx_buf_t                         chunk_tail;
+    ngx_chain_t                       chunk_tail_link;
+    u_char                            chunk_size[NGX_OFF_T_LEN + 2];
+    ngx_msec_t                        send_timeout;
+
     ngx_http_geostream_sub_t         *next_dirty;
     unsigned                          dirty:1;
     unsigned                          overflow:1;
     unsigned                          detached:1;
     unsigned                          replaying:1;
+    unsigned                          may_leave:1;
+    unsigned                          chunked:1;
+    unsigned                          closing:1;     /* ends once sent */
+    unsigned                          ended:1;       /* last chunk queued */
 };
 
 
@@ -151,6 +172,10 @@ static ngx_int_t ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
 static void ngx_http_geostream_out_release(ngx_http_geostream_out_t *o);
 static void ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub);
 static void ngx_http_geostream_sub_write(ngx_http_request_t *r);
+static void ngx_http_geostream_sub_leave(ngx_event_t *ev);
+static void ngx_http_geostream_sub_send(ngx_http_geostream_sub_t *sub);
+static void ngx_http_geostream_stream_read(ngx_event_t *rev);
+static void ngx_http_geostream_stream_write(ngx_event_t *wev);
 static void ngx_http_geostream_sub_heartbeat(ngx_event_t *ev);
 static void ngx_http_geostream_sub_expire(ngx_event_t *ev);
 static void ngx_http_geostream_sub_detach(ngx_http_geostream_sub_t *sub);
@@ -170,6 +195,7 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
     ngx_int_t                        rc;
     ngx_str_t                        names[NGX_HTTP_GEOSTREAM_STREAM_TOPICS];
     ngx_uint_t                       i;
+    ngx_pool_t                      *pool;
     ngx_pool_cleanup_t              *cln;
     ngx_http_geostream_ctx_t        *ctx;
     ngx_http_geostream_sub_t        *sub;
@@ -201,10 +227,30 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_geostream_module);
 
-    sub = ngx_pcalloc(r->pool, sizeof(ngx_http_geostream_sub_t));
+    /*
+     * An HTTP/1.x stream leaves its request once the header is out, so
+     * what it keeps is in the connection's pool; an HTTP/2 stream shares
+     * its connection and keeps its request.
+     */
+    pool = r->pool;
+
+    if (glcf->detach && r == r->main
+#if (NGX_HTTP_V2)
+        && r->stream == NULL
+#endif
+       )
+    {
+        pool = r->connection->pool;
+    }
+
+    sub = ngx_pcalloc(pool, sizeof(ngx_http_geostream_sub_t));
     if (sub == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    sub->pool = pool;
+    sub->connection = r->connection;
+    sub->may_leave = (pool != r->pool);
 
     /* bad topics, cursors, times or filters are refused before streaming */
     rc = ngx_http_geostream_sub_topics(r, sub, names);
@@ -277,6 +323,7 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
 
     cln->handler = ngx_http_geostream_sub_cleanup;
     cln->data = sub;
+    sub->cleanup = cln;
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_geostream_ctx_t));
     if (ctx == NULL) {
@@ -331,6 +378,10 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
         }
     }
 
+    sub->leave.handler = ngx_http_geostream_sub_leave;
+    sub->leave.data = sub;
+    sub->leave.log = r->connection->log;
+
     ngx_http_geostream_sub_flush(sub);
 
     return NGX_DONE;
@@ -357,7 +408,13 @@ ngx_http_geostream_sub_topics(ngx_http_request_t *r,
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_geostream_module);
 
-    if (ngx_http_complex_value(r, glcf->consume, &sub->topics) != NGX_OK) {
+    if (ngx_http_complex_value(r, glcf->consume, &name) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    sub->topics.len = name.len;
+    sub->topics.data = ngx_pstrdup(sub->pool, &name);
+    if (sub->topics.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -374,7 +431,7 @@ ngx_http_geostream_sub_topics(ngx_http_request_t *r,
                                    NGX_HTTP_GEOSTREAM_STREAM_TOPICS);
     }
 
-    sub->members = ngx_pcalloc(r->pool,
+    sub->members = ngx_pcalloc(sub->pool,
                                n * sizeof(ngx_http_geostream_member_t));
     if (sub->members == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -560,12 +617,18 @@ ngx_http_geostream_sub_parse(ngx_http_request_t *r,
     if (ngx_http_arg(r, (u_char *) "name", sizeof("name") - 1, &value)
         == NGX_OK)
     {
-        filter_names = ngx_palloc(r->pool, NGX_GEOSTREAM_FILTER_NAMES_MAX
-                                           * sizeof(ngx_geostream_name_t));
+        /* the filter points into the names: both stay with the stream */
+        filter_names = ngx_palloc(sub->pool, NGX_GEOSTREAM_FILTER_NAMES_MAX
+                                             * sizeof(ngx_geostream_name_t));
 
         if (filter_names == NULL
             || ngx_http_geostream_unescape(r, &value) != NGX_OK)
         {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        value.data = ngx_pstrdup(sub->pool, &value);
+        if (value.data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -675,10 +738,10 @@ ngx_http_geostream_member_cursor(ngx_http_request_t *r,
     m->start = NGX_HTTP_GEOSTREAM_CURSOR;
     m->beginning = 0;
     m->ncursor = n;
-    m->cursor = ngx_palloc(r->pool, (n ? n : 1) * sizeof(int64_t));
+    m->cursor = ngx_palloc(m->sub->pool, (n ? n : 1) * sizeof(int64_t));
 
     m->resumed.len = len;
-    m->resumed.data = ngx_pnalloc(r->pool, len ? len : 1);
+    m->resumed.data = ngx_pnalloc(m->sub->pool, len ? len : 1);
 
     if (m->cursor == NULL || m->resumed.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -974,7 +1037,7 @@ ngx_http_geostream_sub_kafka(ngx_http_geostream_member_t *m)
     h = &m->topic->history;
     n = h->npartitions;
 
-    from = ngx_pcalloc(m->sub->request->pool,
+    from = ngx_pcalloc(m->sub->pool,
                        (n ? n : 1) * sizeof(int64_t));
     if (from == NULL) {
         return NGX_ERROR;
@@ -1020,7 +1083,7 @@ ngx_http_geostream_sub_replayed(ngx_geostream_replay_t *rp)
     m->start = NGX_HTTP_GEOSTREAM_CURSOR;
     m->beginning = 0;
     m->ncursor = rp->rd.partitions;
-    m->cursor = ngx_palloc(m->sub->request->pool,
+    m->cursor = ngx_palloc(m->sub->pool,
                            (m->ncursor ? m->ncursor : 1) * sizeof(int64_t));
 
     if (m->cursor == NULL) {
@@ -1277,13 +1340,18 @@ ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
         return NGX_ERROR;
     }
 
+    if (len == 0) {
+        /* nothing to send; an empty chunk would end the stream */
+        return NGX_OK;
+    }
+
     o = sub->free;
 
     if (o) {
         sub->free = o->next;
 
     } else {
-        o = ngx_palloc(sub->request->pool, sizeof(ngx_http_geostream_out_t));
+        o = ngx_palloc(sub->pool, sizeof(ngx_http_geostream_out_t));
         if (o == NULL) {
             return NGX_ERROR;
         }
@@ -1363,6 +1431,11 @@ ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub)
     ngx_http_request_t        *r;
     ngx_http_core_loc_conf_t  *clcf;
     ngx_http_geostream_out_t  *o;
+
+    if (sub->request == NULL) {
+        ngx_http_geostream_sub_send(sub);
+        return;
+    }
 
     r = sub->request;
     c = r->connection;
@@ -1445,6 +1518,11 @@ ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub)
     if (wev->timer_set) {
         ngx_del_timer(wev);
     }
+
+    /* all written: the stream can leave its request (after this turn) */
+    if (sub->may_leave && r->out == NULL && !sub->detached) {
+        ngx_post_event(&sub->leave, &ngx_posted_events);
+    }
 }
 
 
@@ -1474,6 +1552,310 @@ ngx_http_geostream_sub_write(ngx_http_request_t *r)
     sub = ctx->subscriber;
 
     ngx_http_geostream_sub_flush(sub);
+}
+
+
+/*
+ * Once an HTTP/1.x stream's header and first bytes are written, the
+ * stream leaves its request: nginx's request (its pool, its header
+ * buffer: most of a subscriber's memory) is freed and logged as it is for
+ * a keepalive connection, and the stream goes on with the connection
+ * alone, writing its own chunks (ngx_http_geostream_sub_send()).  A posted
+ * event, so that nginx is done with the request when it happens.
+ */
+static void
+ngx_http_geostream_sub_leave(ngx_event_t *ev)
+{
+    ngx_chain_t                *cl;
+    ngx_connection_t           *c;
+    ngx_http_request_t         *r;
+    ngx_http_connection_t      *hc;
+    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_geostream_sub_t   *sub;
+
+    sub = ev->data;
+    r = sub->request;
+
+    if (r == NULL || sub->detached || !sub->may_leave) {
+        return;
+    }
+
+    c = r->connection;
+
+    if (c->buffered || r->out || r->main->count != 1 || r->blocked
+        || r->postponed || r->posted_requests)
+    {
+        /* sub_flush() asks again once the socket took everything */
+        return;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    sub->send_timeout = clcf->send_timeout;
+    sub->chunked = r->chunked;
+    hc = r->http_connection;
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    /* the request's pool goes; the stream is not in it */
+    sub->cleanup->handler = NULL;
+    sub->cleanup = NULL;
+    sub->request = NULL;
+
+    ngx_http_free_request(r, 0);
+
+    c->destroyed = 0;
+    c->log->action = "streaming events";
+
+    /* the request's header buffers, as a keepalive connection frees them */
+    if (c->buffer && c->buffer->start
+        && ngx_pfree(c->pool, c->buffer->start) == NGX_OK)
+    {
+        c->buffer->start = NULL;
+        c->buffer->pos = NULL;
+        c->buffer->last = NULL;
+    }
+
+    for (cl = hc->busy; cl; cl = cl->next) {
+        (void) ngx_pfree(c->pool, cl->buf->start);
+    }
+
+    hc->busy = NULL;
+    hc->nbusy = 0;
+
+    for (cl = hc->free; cl; cl = cl->next) {
+        (void) ngx_pfree(c->pool, cl->buf->start);
+    }
+
+    hc->free = NULL;
+
+    c->data = sub;
+    c->read->handler = ngx_http_geostream_stream_read;
+    c->write->handler = ngx_http_geostream_stream_write;
+
+    sub->chunk_head.memory = 1;
+    sub->chunk_head_link.buf = &sub->chunk_head;
+    sub->chunk_tail.memory = 1;
+    sub->chunk_tail_link.buf = &sub->chunk_tail;
+
+    /* what came meanwhile, and the client's close if it came already */
+    ngx_http_geostream_sub_send(sub);
+}
+
+
+/*
+ * A stream that left its request writes every hand-over as one HTTP/1.1
+ * chunk (or as it is, for HTTP/1.0, whose stream ends with the
+ * connection).  A chunk is framed only when the previous one is written.
+ * May close (and so free) the stream.
+ */
+static void
+ngx_http_geostream_sub_send(ngx_http_geostream_sub_t *sub)
+{
+    off_t                      size;
+    ngx_chain_t               *cl, *first;
+    ngx_connection_t          *c;
+    ngx_http_geostream_out_t  *o;
+
+    static u_char              crlf[] = CRLF;
+    static u_char              last_chunk[] = "0" CRLF CRLF;
+
+    c = sub->connection;
+
+    if (sub->overflow) {
+        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        return;
+    }
+
+    for ( ;; ) {
+
+        if (sub->sending == NULL) {
+
+            if (sub->unsent == NULL) {
+
+                if (!sub->closing || sub->out) {
+                    break;
+                }
+
+                if (!sub->chunked || sub->ended) {
+                    /* the last chunk is written: the stream is over */
+                    ngx_http_geostream_sub_close(sub, NGX_OK);
+                    return;
+                }
+
+                sub->ended = 1;
+                sub->chunk_head.pos = last_chunk;
+                sub->chunk_head.last = last_chunk + sizeof(last_chunk) - 1;
+                sub->chunk_head_link.next = NULL;
+                sub->sending = &sub->chunk_head_link;
+                continue;
+            }
+
+            size = 0;
+
+            for (o = sub->unsent; o; o = o->next) {
+                o->chain.buf = &o->buf;
+                o->chain.next = o->next ? &o->next->chain : NULL;
+                size += ngx_buf_size(&o->buf);
+            }
+
+            first = &sub->unsent->chain;
+            sub->unsent = NULL;
+
+            if (sub->chunked) {
+                sub->chunk_head.pos = sub->chunk_size;
+                sub->chunk_head.last = ngx_sprintf(sub->chunk_size,
+                                                   "%xO" CRLF, size);
+                sub->chunk_head_link.next = first;
+
+                sub->chunk_tail.pos = crlf;
+                sub->chunk_tail.last = crlf + sizeof(crlf) - 1;
+                sub->chunk_tail_link.next = NULL;
+
+                for (cl = first; cl->next; cl = cl->next) { /* void */ }
+                cl->next = &sub->chunk_tail_link;
+
+                first = &sub->chunk_head_link;
+            }
+
+            sub->sending = first;
+        }
+
+        cl = c->send_chain(c, sub->sending, 0);
+
+        if (cl == NGX_CHAIN_ERROR) {
+            c->error = 1;
+            ngx_http_geostream_sub_close(sub, NGX_ERROR);
+            return;
+        }
+
+        /* release what the socket has taken */
+        while (sub->out && sub->out != sub->unsent
+               && ngx_buf_size(&sub->out->buf) == 0)
+        {
+            o = sub->out;
+            sub->out = o->next;
+            sub->backlog -= o->size;
+
+            if (o->replayed) {
+                sub->replayed -= o->size;
+            }
+
+            ngx_http_geostream_out_release(o);
+
+            o->next = sub->free;
+            sub->free = o;
+        }
+
+        if (sub->out == NULL) {
+            sub->out_tail = &sub->out;
+        }
+
+        sub->sending = cl;
+
+        if (cl != NULL) {
+            break;
+        }
+    }
+
+    if (sub->backlog - sub->replayed > sub->backlog_max) {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "geostream: subscriber of \"%V\" fell %uz bytes "
+                      "behind (geostream_backlog), closing its stream",
+                      &sub->topics, sub->backlog);
+        ngx_http_geostream_too_slow++;
+        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        return;
+    }
+
+    if (sub->sending) {
+        if (!c->write->timer_set) {
+            ngx_add_timer(c->write, sub->send_timeout);
+        }
+
+        if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+            ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        }
+
+        return;
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+}
+
+
+/* a stream that left its request: the client goes, or the worker does */
+static void
+ngx_http_geostream_stream_read(ngx_event_t *rev)
+{
+    u_char                     buf;
+    ssize_t                    n;
+    ngx_err_t                  err;
+    ngx_connection_t          *c;
+    ngx_http_geostream_sub_t  *sub;
+
+    c = rev->data;
+    sub = c->data;
+
+    if (c->close) {
+        /* a worker that shuts down closes its idle connections */
+        ngx_http_geostream_sub_close(sub, NGX_OK);
+        return;
+    }
+
+    n = recv(c->fd, &buf, 1, MSG_PEEK);
+    err = ngx_socket_errno;
+
+    if (n == 0 || (n == -1 && err != NGX_EAGAIN)) {
+        rev->eof = 1;
+        c->error = 1;
+
+        if (n == -1) {
+            ngx_log_error(NGX_LOG_INFO, c->log, err,
+                          "geostream: client closed the stream");
+        }
+
+        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        return;
+    }
+
+    /* a client that sends anything more is not listened to */
+    if (n > 0 && (ngx_event_flags & NGX_USE_LEVEL_EVENT) && rev->active) {
+        if (ngx_del_event(rev, NGX_READ_EVENT, 0) != NGX_OK) {
+            ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        }
+
+        return;
+    }
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+    }
+}
+
+
+static void
+ngx_http_geostream_stream_write(ngx_event_t *wev)
+{
+    ngx_connection_t          *c;
+    ngx_http_geostream_sub_t  *sub;
+
+    c = wev->data;
+    sub = c->data;
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "geostream: client timed out");
+        c->timedout = 1;
+        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        return;
+    }
+
+    ngx_http_geostream_sub_send(sub);
 }
 
 
@@ -1515,7 +1897,14 @@ ngx_http_geostream_sub_expire(ngx_event_t *ev)
     r = sub->request;
 
     ngx_http_geostream_sub_detach(sub);
-    r->connection->idle = 0;
+    sub->connection->idle = 0;
+
+    if (r == NULL) {
+        /* what is queued is written, then the last chunk */
+        sub->closing = 1;
+        ngx_http_geostream_sub_send(sub);
+        return;
+    }
 
     ngx_http_geostream_sub_close(sub, ngx_http_send_special(r,
                                                             NGX_HTTP_LAST));
@@ -1535,9 +1924,21 @@ ngx_http_geostream_sub_close(ngx_http_geostream_sub_t *sub, ngx_int_t rc)
     ngx_http_request_t  *r;
 
     r = sub->request;
-    c = r->connection;
+    c = sub->connection;
 
     ngx_http_geostream_sub_detach(sub);
+
+    if (r == NULL) {
+        /* a stream without its request: the connection and all go */
+        ngx_http_geostream_sub_cleanup(sub);
+
+        if (c->write->timer_set) {
+            ngx_del_timer(c->write);
+        }
+
+        ngx_http_close_connection(c);
+        return;
+    }
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
@@ -1556,6 +1957,10 @@ ngx_http_geostream_sub_detach(ngx_http_geostream_sub_t *sub)
     }
 
     sub->detached = 1;
+
+    if (sub->leave.posted) {
+        ngx_delete_posted_event(&sub->leave);
+    }
 
     if (sub->heartbeat.timer_set) {
         ngx_del_timer(&sub->heartbeat);

@@ -127,6 +127,13 @@ static ngx_command_t  ngx_http_geostream_commands[] = {
       offsetof(ngx_http_geostream_loc_conf_t, heartbeat),
       NULL },
 
+    { ngx_string("geostream_sse_detach"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_geostream_loc_conf_t, detach),
+      NULL },
+
     { ngx_string("geostream_sse_lifetime"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -244,6 +251,7 @@ ngx_http_geostream_create_loc_conf(ngx_conf_t *cf)
 #endif
     glcf->heartbeat = NGX_CONF_UNSET_MSEC;
     glcf->lifetime = NGX_CONF_UNSET_MSEC;
+    glcf->detach = NGX_CONF_UNSET;
     glcf->backlog = NGX_CONF_UNSET_SIZE;
 
     return glcf;
@@ -266,6 +274,7 @@ ngx_http_geostream_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->heartbeat, prev->heartbeat,
                               NGX_HTTP_GEOSTREAM_HEARTBEAT);
     ngx_conf_merge_msec_value(conf->lifetime, prev->lifetime, 0);
+    ngx_conf_merge_value(conf->detach, prev->detach, 1);
     ngx_conf_merge_size_value(conf->backlog, prev->backlog,
                               NGX_HTTP_GEOSTREAM_BACKLOG);
 

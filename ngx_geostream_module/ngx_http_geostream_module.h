@@ -35,6 +35,7 @@ typedef struct {
     ngx_flag_t                  status;
     ngx_msec_t                  heartbeat;
     ngx_msec_t                  lifetime;
+    ngx_flag_t                  detach;         /* streams leave requests */
     size_t                      backlog;
 } ngx_http_geostream_loc_conf_t;
 

@@ -1,0 +1,157 @@
+# An HTTP/1.1 stream leaves nginx's request once its header is out
+# (geostream_sse_detach, on by default): the request is logged then, its
+# memory freed, and the stream goes on with the connection alone, writing
+# its own chunks.  With geostream_sse_detach off the request lives (and is
+# logged) as long as the stream.  Both kinds get the same events, framed
+# as valid chunks, and both notice a client that goes.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use GeostreamSystem;
+use IO::Select;
+use IO::Socket::INET;
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+my $brokers = start_broker('--topic', 'det:1');
+
+my $master = start_nginx(<<"_EOC_", workers => 1);
+    geostream_kafka_brokers $brokers;
+    geostream_kafka_consumer_option fetch.wait.max.ms 5;
+    server {
+        listen 127.0.0.1:$Port;
+        access_log $Work/logs/access.log;
+        location ~ ^/producer/(?<topic>[^/]+)\$ {
+            geostream_produce \$topic;
+        }
+        location ~ ^/consumer/(?<topic>[^/]+)\$ {
+            geostream_consume \$topic;
+        }
+        location ~ ^/consumer-attached/(?<topic>[^/]+)\$ {
+            geostream_consume \$topic;
+            geostream_sse_detach off;
+        }
+        location = /geostream/status {
+            geostream_status;
+        }
+    }
+_EOC_
+ok($master, 'nginx starts');
+
+sub open_stream {
+    my ($path) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$Port",
+                                  Timeout => 5)
+        or return;
+    print {$s} "GET $path HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+    return { sock => $s, buf => '' };
+}
+
+# reads what is there within "secs"; returns the stream's whole buffer
+sub read_some {
+    my ($st, $secs) = @_;
+
+    my $sel = IO::Select->new($st->{sock});
+    my $deadline = time + $secs;
+
+    while ((my $left = $deadline - time) > 0) {
+        last unless $sel->can_read($left);
+        my $n = sysread($st->{sock}, my $chunk, 65536);
+        last unless $n;
+        $st->{buf} .= $chunk;
+        last if $st->{want} && $st->{buf} =~ $st->{want};
+    }
+
+    return $st->{buf};
+}
+
+# the body of a chunked response, or undef when the framing is wrong
+sub dechunk {
+    my ($raw) = @_;
+
+    my ($head, $rest) = split /\r\n\r\n/, $raw, 2;
+    return unless defined $rest && $head =~ /Transfer-Encoding: chunked/i;
+
+    my $body = '';
+    while (length $rest) {
+        $rest =~ s/^([0-9a-fA-F]+)\r\n// or return;
+        my $size = hex $1;
+        return if $size == 0 || length($rest) < $size + 2;
+        $body .= substr($rest, 0, $size, '');
+        $rest =~ s/^\r\n// or return;
+    }
+
+    return $body;
+}
+
+sub access_log_lines {
+    open my $f, '<', "$Work/logs/access.log" or return ();
+    return <$f>;
+}
+
+sub subscribers {
+    my ($n) = geostream_status() =~ /"subscribers":(\d+)/;
+    return $n // -1;
+}
+
+my $detached = open_stream('/consumer/det');
+$detached->{want} = qr/retry: 2000\n\n\r\n/;
+like(read_some($detached, 5), qr/^HTTP\/1\.1 200 .*\r\n\r\nd\r\nretry: 2000\n\n\r\n$/s,
+     'a stream starts with its header and retry chunk');
+
+ok(wait_until(5, sub { grep { m{"GET /consumer/det HTTP/1.1" 200 } }
+                       access_log_lines() }),
+   'a detached stream is logged once its header is out');
+
+my $attached = open_stream('/consumer-attached/det');
+$attached->{want} = qr/retry: 2000\n\n\r\n/;
+like(read_some($attached, 5), qr/\r\n\r\nd\r\nretry: 2000\n\n\r\n$/s,
+     'an attached stream starts the same way');
+
+ok(wait_until(10, sub { subscribers() == 2 && geostream_status() =~ /"ready":true/ }),
+   'both streams are subscribed, and the topic is read');
+
+system('curl', '-fs', '-o', '/dev/null', '-H', 'Content-Type: application/json',
+       '-d', '{"name":"d1","message_id":"m1","lat":1,"lon":2}',
+       "http://127.0.0.1:$Port/producer/det") == 0
+    or BAIL_OUT('cannot produce');
+
+my $event = qr/id: 0:1\ndata: \{"topic":"det","name":"d1","message_id":"m1","lat":1,"lon":2\}\n\n/;
+
+for my $st ($detached, $attached) {
+    $st->{want} = qr/\}\n\n\r\n/;
+    read_some($st, 10);
+}
+
+my $body = dechunk($detached->{buf});
+is($body, "retry: 2000\n\n" . "id: 0:1\ndata: "
+          . '{"topic":"det","name":"d1","message_id":"m1","lat":1,"lon":2}'
+          . "\n\n",
+   'the detached stream frames the event as a valid chunk');
+like(dechunk($attached->{buf}) // '', qr/\A retry:\ 2000\n\n $event \z/x,
+     'the attached stream gets the same event');
+
+my @attached_lines = grep { m{/consumer-attached/} } access_log_lines();
+is(scalar @attached_lines, 0,
+   'an attached stream is not logged while it is open');
+
+close $detached->{sock};
+ok(wait_until(5, sub { subscribers() == 1 }),
+   'a detached stream notices that its client went');
+
+close $attached->{sock};
+ok(wait_until(5, sub { subscribers() == 0 }),
+   'so does an attached stream');
+ok(wait_until(5, sub { grep { m{/consumer-attached/} } access_log_lines() }),
+   'which is logged when it ends');
+
+open my $log, '<', "$Work/logs/error.log" or die $!;
+my @bad = grep { /\[(alert|crit|emerg)\]/ } <$log>;
+is(scalar @bad, 0, 'no alert in the error log') or diag(@bad);
+
+done_testing();
