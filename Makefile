@@ -58,6 +58,7 @@ $(DEVBROKER): tools/geostream-devbroker.c
 # plain C unit tests: each links the module's plain C file(s) it tests
 $(BUILD)/unit/test_message: t/unit/test_message.c t/unit/tap.h \
     ngx_geostream_module/ngx_geostream_message.c \
+    ngx_geostream_module/ngx_geostream_scan.c \
     ngx_geostream_module/ngx_geostream_message.h
 	mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -Ingx_geostream_module -o $@ $(filter %.c,$^) \
@@ -100,6 +101,7 @@ FUZZ_SECONDS ?= 60
 
 $(BUILD)/fuzz/fuzz_message: t/fuzz/fuzz_message.c \
     ngx_geostream_module/ngx_geostream_message.c \
+    ngx_geostream_module/ngx_geostream_scan.c \
     ngx_geostream_module/ngx_geostream_history.c \
     ngx_geostream_module/ngx_geostream_filter.c
 	@command -v clang >/dev/null || apt-get install -y -qq clang

@@ -376,9 +376,11 @@ ngx_geostream_records_parse(ngx_geostream_record_t **records, size_t *n,
              ngx_geostream_ndjson_line(&p, last, &line, &line_len);
              i++)
         {
-            if (ngx_geostream_position_parse(&recs[i].pos, line, line_len,
-                                             err)
-                != 0)
+            if (ngx_geostream_position_scan(&recs[i].pos, line, line_len)
+                != 0
+                && ngx_geostream_position_parse(&recs[i].pos, line,
+                                                line_len, err)
+                   != 0)
             {
                 ngx_geostream_records_free(recs, i);
                 return ngx_geostream_record_fail(err, i);
@@ -399,7 +401,10 @@ ngx_geostream_records_parse(ngx_geostream_record_t **records, size_t *n,
         return ngx_geostream_fail(err, "internal_error", "out of memory");
     }
 
-    if (ngx_geostream_position_parse(&recs[0].pos, data, len, err) == 0) {
+    /* the common body first, in one pass; anything else through cJSON */
+    if (ngx_geostream_position_scan(&recs[0].pos, data, len) == 0
+        || ngx_geostream_position_parse(&recs[0].pos, data, len, err) == 0)
+    {
         recs[0].value = data;
         recs[0].value_len = len;
         *records = recs;
@@ -621,7 +626,10 @@ ngx_geostream_reply_size(const ngx_geostream_position_t *pos,
 
     id = pos->message_id;
 
-    if (id != NULL && cJSON_IsString(id)) {
+    if (pos->message_id_text) {
+        size += pos->message_id_text_len;
+
+    } else if (id != NULL && cJSON_IsString(id)) {
         size += ngx_geostream_json_string_size(id->valuestring,
                                                strlen(id->valuestring));
 
@@ -649,7 +657,11 @@ ngx_geostream_reply_write(char *dst, const ngx_geostream_position_t *pos,
     dst = ngx_geostream_json_string_write(dst, pos->name, pos->name_len);
     dst = ngx_geostream_cpy(dst, ",\"message_id\":");
 
-    if (id == NULL) {
+    if (pos->message_id_text) {
+        memcpy(dst, pos->message_id_text, pos->message_id_text_len);
+        dst += pos->message_id_text_len;
+
+    } else if (id == NULL) {
         dst = ngx_geostream_cpy(dst, "null");
 
     } else if (cJSON_IsString(id)) {
@@ -703,6 +715,11 @@ ngx_geostream_position_event(const ngx_geostream_position_t *pos,
     static const char  *own[] = {
         "topic", "name", "message_id", "lat", "lon", NULL
     };
+
+    /* a position without its tree (the fast reader's) has no members */
+    if (pos->root == NULL) {
+        return NULL;
+    }
 
     event = cJSON_CreateObject();
     if (event == NULL) {

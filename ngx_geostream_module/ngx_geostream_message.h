@@ -36,6 +36,9 @@ typedef struct {
  * A validated position.  All pointers point into "root", which the
  * position owns.  "members" is the object whose other members travel with
  * the position: the message itself, or a GeoJSON Feature's "properties".
+ *
+ * A position read by ngx_geostream_position_scan() has no "root": "name"
+ * (not NUL-terminated) and "message_id_text" point into the bytes read.
  */
 typedef struct {
     cJSON          *root;
@@ -43,6 +46,8 @@ typedef struct {
     const char     *name;
     size_t          name_len;
     const cJSON    *message_id;    /* string or number, NULL when absent */
+    const char     *message_id_text;        /* or its JSON text, as sent */
+    size_t          message_id_text_len;
     double          lat;
     double          lon;
     int64_t         ts;            /* ms since the epoch, -1 when absent */
@@ -69,6 +74,15 @@ int ngx_geostream_position_parse(ngx_geostream_position_t *pos,
     const unsigned char *data, size_t len, ngx_geostream_error_t *err);
 
 void ngx_geostream_position_free(ngx_geostream_position_t *pos);
+
+/*
+ * The produce path's fast reader (ngx_geostream_scan.c): 0 and "pos" for
+ * a single plain position that it reads exactly as
+ * ngx_geostream_position_parse() would, -1 for anything else, valid or
+ * not, which that function then decides.
+ */
+int ngx_geostream_position_scan(ngx_geostream_position_t *pos,
+    const unsigned char *data, size_t len);
 
 /*
  * Parses a produce request's body into records: one JSON value (one

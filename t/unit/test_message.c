@@ -263,6 +263,95 @@ test_reply_escapes(void)
 }
 
 
+/*
+ * The fast reader takes the common bodies, with the cJSON path's result
+ * (coordinates, name, time, and the answer byte for byte), and leaves
+ * everything it cannot read exactly that way to the cJSON path.
+ */
+static void
+test_scan(void)
+{
+    int                        taken;
+    char                      *fast, *slow;
+    size_t                     i;
+    const char                *in;
+    ngx_geostream_error_t      err;
+    ngx_geostream_position_t   f, c;
+
+    static const struct {
+        const char  *body;
+        int          taken;
+    } cases[] = {
+        { "{\"name\":\"bus-17\",\"message_id\":\"t1-42\",\"lat\":52.5042,"
+          "\"lon\":13.4042,\"speed\":11.2,\"heading\":87}", 1 },
+        { " {\n \"lon\" : -0.1275 , \"lat\": 51.50722, \"name\":\"x\","
+          "\"message_id\":-42,\"ts\":1700000000123,\"extra\":{\"a\":[1,"
+          "true,false,null,\"s\\n\\u00e9\",{}],\"b\":[]}} \r\n", 1 },
+        { "{\"name\":\"n\",\"lat\":-90,\"lon\":180,\"message_id\":0}", 1 },
+        { "{\"name\":\"n\",\"lat\":1.5e1,\"lon\":-2.5E-1}", 1 },
+        { "{\"name\":\"n\",\"lat\":0.1234567890123456789,\"lon\":"
+          "179.99999999999999999}", 1 },
+        { "{\"name\":\"n\",\"lat\":-0,\"lon\":-0.0}", 1 },
+        { "{\"name\":\"n\",\"lat\":1,\"lon\":2,\"ts\":9007199254740992}", 1 },
+        /* left to cJSON: it decides, or words the error */
+        { "{\"name\":\"a\\\"b\",\"lat\":1,\"lon\":2}", 0 },
+        { "{\"name\":\"n\",\"lat\":1,\"lon\":2,\"message_id\":1.5}", 0 },
+        { "{\"name\":\"n\",\"lat\":1,\"lon\":2,\"message_id\":-0}", 0 },
+        { "{\"name\":\"n\",\"lat\":1,\"lon\":2,\"message_id\":\"a\\/b\"}", 0 },
+        { "{\"name\":\"n\",\"lat\":1,\"lon\":2,\"ts\":1.5}", 0 },
+        { "{\"name\":\"n\",\"lat\":1,\"lon\":2,\"ts\":-1}", 0 },
+        { "{\"name\":\"n\",\"lat\":1,\"lon\":2,\"lat\":3}", 0 },
+        { "{\"name\":\"n\",\"lat\":91,\"lon\":2}", 0 },
+        { "{\"name\":\"\",\"lat\":1,\"lon\":2}", 0 },
+        { "{\"name\":\"n\",\"lat\":1}", 0 },
+        { "{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\","
+          "\"coordinates\":[2,1]},\"properties\":{\"name\":\"n\"}}", 0 },
+        { "{\"name\":\"n\",\"lat\":1,\"lon\":2,\"x\":\"\\ud83d\\ude8c\"}", 0 },
+        { "{\"name\":\"n\",\"lat\":01,\"lon\":2}", 0 },
+        { "{\"name\":\"n\",\"lat\":1,\"lon\":2,}", 0 },
+        { "{\"name\":\"n\",\"lat\":1,\"lon\":2} x", 0 },
+        { "[{\"name\":\"n\",\"lat\":1,\"lon\":2}]", 0 },
+        { "{\"name\":\"n\",\"lat\":1,\"lon\":2,\"x\":1e999}", 0 },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        in = cases[i].body;
+
+        taken = (ngx_geostream_position_scan(&f, (const unsigned char *) in,
+                                             strlen(in)) == 0);
+
+        printf("# %s\n", in);
+        ok(taken == cases[i].taken, cases[i].taken
+                                    ? "the fast reader takes a plain position"
+                                    : "the fast reader leaves it to cJSON");
+
+        if (!taken) {
+            continue;
+        }
+
+        if (ngx_geostream_position_parse(&c, (const unsigned char *) in,
+                                         strlen(in), &err) != 0)
+        {
+            ok(0, "cJSON takes what the fast reader took");
+            continue;
+        }
+
+        ok(f.lat == c.lat && f.lon == c.lon && f.ts == c.ts
+           && f.name_len == c.name_len
+           && memcmp(f.name, c.name, c.name_len) == 0,
+           "both read the same coordinates, time and name");
+
+        fast = reply(&f, "t", 2, 99, NULL);
+        slow = reply(&c, "t", 2, 99, NULL);
+        is_str(fast, slow, "both answer the same bytes");
+
+        free(fast);
+        free(slow);
+        ngx_geostream_position_free(&c);
+    }
+}
+
+
 static void
 test_answers(void)
 {
@@ -537,6 +626,7 @@ main(void)
     test_validation();
     test_answers();
     test_reply_escapes();
+    test_scan();
     test_geojson();
     test_records();
     test_topics();
