@@ -403,6 +403,7 @@ main(int argc, char **argv)
     int                  i, n, tfd, timer_armed;
     conn_t              *c;
     uint64_t             start, end, interval, tick, next, now, *backlog;
+    uint64_t             total;
     uint64_t             scheduled;
     size_t               bl_head, bl_tail, bl_cap;
     struct itimerspec    its;
@@ -476,6 +477,13 @@ main(int argc, char **argv)
     next = start;
 
     /*
+     * Exactly rate x duration requests, each due at start + i / rate: a
+     * fixed interval rounded to the nanosecond would schedule a few more
+     * than that, and more than the line has room for.
+     */
+    total = (uint64_t) (rate * duration);
+
+    /*
      * One periodic timer for the whole run: each tick hands out every
      * request due by then.  A tick is the interval between requests, but
      * no shorter than TICK_MIN_NS, so that the generator does not wake
@@ -495,10 +503,10 @@ main(int argc, char **argv)
         now = now_ns();
 
         /* everything due by now joins the line */
-        while (next <= now && next < end && bl_tail < bl_cap) {
+        while (scheduled < total && next <= now) {
             backlog[bl_tail++] = next;
             scheduled++;
-            next += interval;
+            next = start + (uint64_t) ((double) scheduled * 1e9 / rate);
         }
 
         /* the line goes to idle connections */
@@ -508,7 +516,7 @@ main(int argc, char **argv)
             }
         }
 
-        if (next >= end && bl_head == bl_tail) {
+        if (scheduled == total && bl_head == bl_tail) {
             for (i = 0; i < nconns; i++) {
                 if (conns[i].busy) {
                     break;
@@ -518,24 +526,30 @@ main(int argc, char **argv)
             if (i == nconns) {
                 break;
             }
-
-            /* a request answered more than 10 s late is an error */
-            if (now > end + 10000000000ull) {
-                for (i = 0; i < nconns; i++) {
-                    errors += conns[i].busy;
-                }
-
-                break;
-            }
         }
 
-        if (next >= end && timer_armed) {
+        /*
+         * 10 s after the end, what is not answered is an error, whether
+         * it is in flight or still waits for a connection
+         */
+        if (scheduled == total && now > end + 10000000000ull) {
+            for (i = 0; i < nconns; i++) {
+                errors += conns[i].busy;
+            }
+
+            errors += bl_tail - bl_head;
+            fprintf(stderr, "rate-load: %llu requests unanswered 10 s after "
+                    "the end\n", (unsigned long long) errors);
+            break;
+        }
+
+        if (scheduled == total && timer_armed) {
             memset(&its, 0, sizeof(its));
             timerfd_settime(tfd, 0, &its, NULL);
             timer_armed = 0;
         }
 
-        n = epoll_wait(epfd, evs, 256, next < end ? -1 : 100);
+        n = epoll_wait(epfd, evs, 256, scheduled < total ? -1 : 100);
         if (n == -1) {
             if (errno == EINTR) {
                 continue;
