@@ -198,6 +198,7 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
     ngx_pool_t                      *pool;
     ngx_pool_cleanup_t              *cln;
     ngx_http_geostream_ctx_t        *ctx;
+    ngx_http_core_loc_conf_t        *clcf;
     ngx_http_geostream_sub_t        *sub;
     ngx_http_geostream_topic_t      *topic;
     ngx_http_geostream_member_t     *m;
@@ -296,6 +297,23 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
         return rc;
+    }
+
+    /*
+     * An event is a small write, which Nagle's algorithm would hold until
+     * the client acknowledges the previous one (and a client may delay
+     * that ACK by up to 40 ms).  nginx itself sets TCP_NODELAY only once a
+     * connection goes keepalive, that is, never for a stream.
+     */
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->tcp_nodelay
+#if (NGX_HTTP_V2)
+        && r->stream == NULL
+#endif
+        && ngx_tcp_nodelay(r->connection) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);

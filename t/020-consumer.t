@@ -497,3 +497,33 @@ $
  qq({"error":"invalid_cursor","detail":"a Last-Event-ID is \\"partition:offset\\" pairs separated by commas, or, for several topics, topic=cursor pairs separated by semicolons"}\n)]
 --- no_error_log
 [alert]
+
+
+
+=== TEST 27: a stream turns Nagle's algorithm off, so that small events are not held back
+--- log_level: debug
+--- request
+GET /consumer/t-nodelay HTTP/1.0
+--- timeout: 1
+--- abort
+--- response_body_like: ^retry: 2000\n\n$
+--- grep_error_log: tcp_nodelay
+--- grep_error_log_out
+tcp_nodelay
+
+
+
+=== TEST 28: unless the location says tcp_nodelay off
+--- log_level: debug
+--- config
+    location ~ ^/consumer/(?<topic>[^/]+)$ {
+        geostream_consume $topic;
+        tcp_nodelay off;
+    }
+--- request
+GET /consumer/t-nagle HTTP/1.0
+--- timeout: 1
+--- abort
+--- response_body_like: ^retry: 2000\n\n$
+--- no_error_log
+tcp_nodelay
