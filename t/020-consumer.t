@@ -527,3 +527,31 @@ GET /consumer/t-nagle HTTP/1.0
 --- response_body_like: ^retry: 2000\n\n$
 --- no_error_log
 tcp_nodelay
+
+
+
+=== TEST 29: a cursor older than what Kafka keeps gets a retention event, then the oldest there is
+--- init
+# The dev broker keeps at most 5 MiB a partition: six blobs of 950 kB (not
+# positions, so skipped) push the first position out of the log.
+kcat_produce('t-retention',
+    ['k', '{"name":"gone","lat":1,"lon":2}'],
+    (map { ['k', 'x' x 950_000] } 1 .. 6),
+    ['k', '{"name":"kept","lat":3,"lon":4}']);
+--- request
+GET /consumer/t-retention?last_event_id=0:0,1:0,2:0,3:0 HTTP/1.0
+--- timeout: 3
+--- abort
+--- response_body_like chomp
+^retry: 2000
+
+event: retention
+data: \{"reason":"retention","detail":"Kafka no longer has some of the requested messages; the stream resumes with the oldest it has"\}
+
+id: [^\n]+
+data: \{"topic":"t-retention","name":"kept","lat":3,"lon":4\}
+
+$
+--- no_error_log
+[error]
+[alert]
