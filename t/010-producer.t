@@ -438,3 +438,23 @@ message to topic "t-hangup" not delivered: Local: Message timed out
 --- no_error_log
 [alert]
 [crit]
+
+
+
+=== TEST 30: a topic that Kafka does not have is answered 404 unknown_topic
+(t/run-suite starts the dev broker with --missing t-missing: it answers for
+that topic as Kafka does for one that does not exist)
+--- http_config
+    geostream_kafka_brokers $TEST_NGINX_KAFKA_BROKERS;
+    geostream_kafka_producer_option topic.metadata.propagation.max.ms 1000;
+--- request
+POST /producer/t-missing
+{"name":"nowhere","lat":1,"lon":2}
+--- more_headers
+Content-Type: application/json
+--- timeout: 5
+--- error_code: 404
+--- response_body_like: ^\{"error":"unknown_topic","detail":"kafka did not take the message: [^"]*[Uu]nknown topic[^"]*"\}$
+--- no_error_log
+[alert]
+[crit]

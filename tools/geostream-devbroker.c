@@ -8,9 +8,12 @@
  * (atomically, once the cluster is up) for the caller to read.
  *
  *   geostream-devbroker --bootstrap-file FILE [--brokers N] [--rtt MS]
- *                       [--topic NAME[:PARTITIONS]]...
+ *                       [--topic NAME[:PARTITIONS]]... [--missing NAME]...
  *
  * --rtt delays every broker's answers, to test with a slow Kafka.
+ * --missing makes the broker answer for NAME as Kafka answers for a topic
+ * that does not exist (UNKNOWN_TOPIC_OR_PART in Metadata): the mock
+ * cluster otherwise creates every topic that a client asks about.
  *
  * Runs until SIGTERM or SIGINT, then removes the file and exits 0.
  */
@@ -44,7 +47,8 @@ static void
 devbroker_usage(void)
 {
     fprintf(stderr, "usage: geostream-devbroker --bootstrap-file FILE "
-            "[--brokers N] [--rtt MS] [--topic NAME[:PARTITIONS]]...\n");
+            "[--brokers N] [--rtt MS] [--topic NAME[:PARTITIONS]]... "
+            "[--missing NAME]...\n");
 }
 
 
@@ -79,9 +83,10 @@ devbroker_write_bootstrap(const char *path, const char *bootstraps)
 int
 main(int argc, char **argv)
 {
-    int                       i, brokers, ntopics, partitions, rtt;
+    int                       i, brokers, ntopics, nmissing, partitions, rtt;
     char                      errstr[512], *colon;
     const char               *bootstrap_file, *topics[DEVBROKER_MAX_TOPICS];
+    const char               *missing[DEVBROKER_MAX_TOPICS];
     const char               *bootstraps;
     rd_kafka_t               *rk;
     rd_kafka_conf_t          *conf;
@@ -92,6 +97,7 @@ main(int argc, char **argv)
     bootstrap_file = NULL;
     brokers = 1;
     ntopics = 0;
+    nmissing = 0;
     rtt = 0;
 
     for (i = 1; i < argc; i++) {
@@ -108,6 +114,11 @@ main(int argc, char **argv)
                    && ntopics < DEVBROKER_MAX_TOPICS)
         {
             topics[ntopics++] = argv[++i];
+
+        } else if (strcmp(argv[i], "--missing") == 0 && i + 1 < argc
+                   && nmissing < DEVBROKER_MAX_TOPICS)
+        {
+            missing[nmissing++] = argv[++i];
 
         } else {
             devbroker_usage();
@@ -165,6 +176,11 @@ main(int argc, char **argv)
                     topics[i], rd_kafka_err2str(err));
             return 1;
         }
+    }
+
+    for (i = 0; i < nmissing; i++) {
+        rd_kafka_mock_topic_set_error(mcluster, missing[i],
+                                      RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
     }
 
     for (i = 1; rtt > 0 && i <= brokers; i++) {
