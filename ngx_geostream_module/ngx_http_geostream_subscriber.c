@@ -1,0 +1,720 @@
+/*
+ * A subscriber's output and connection: events and texts are queued as
+ * references, written once per hand-over (through nginx's output filters
+ * while the stream has its request, as its own chunks once it left it),
+ * bounded by geostream_backlog; heartbeats, the stream's lifetime, and
+ * its end, whoever ends it.
+ */
+
+#include "ngx_http_geostream_consumer.h"
+
+
+#define NGX_HTTP_GEOSTREAM_BEAT   ":\n\n"
+
+
+static void ngx_http_geostream_out_release(ngx_http_geostream_out_t *o);
+static void ngx_http_geostream_sub_send(ngx_http_geostream_sub_t *sub);
+static void ngx_http_geostream_stream_read(ngx_event_t *rev);
+static void ngx_http_geostream_stream_write(ngx_event_t *wev);
+static void ngx_http_geostream_sub_close(ngx_http_geostream_sub_t *sub,
+    ngx_int_t rc);
+static void ngx_http_geostream_sub_detach(ngx_http_geostream_sub_t *sub);
+
+
+ngx_uint_t  ngx_http_geostream_subscribers;
+ngx_uint_t  ngx_http_geostream_too_slow;
+
+
+/*
+ * Queues bytes for a subscriber.  Only references to shared events are
+ * queued, and at most one hand-over of events at a time before the
+ * subscriber is written to: the backlog limit is checked there, on what
+ * the socket did not take (ngx_http_geostream_sub_flush()).
+ */
+ngx_int_t
+ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
+    ngx_geostream_event_t *ev, u_char *data, size_t len)
+{
+    ngx_http_geostream_out_t  *o;
+
+    if (sub->overflow || sub->detached) {
+        return NGX_ERROR;
+    }
+
+    if (len == 0) {
+        /* nothing to send; an empty chunk would end the stream */
+        return NGX_OK;
+    }
+
+    o = sub->free;
+
+    if (o) {
+        sub->free = o->next;
+
+    } else {
+        o = ngx_palloc(sub->pool, sizeof(ngx_http_geostream_out_t));
+        if (o == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_memzero(&o->buf, sizeof(ngx_buf_t));
+    o->buf.pos = data;
+    o->buf.last = data + len;
+    o->buf.start = data;
+    o->buf.end = data + len;
+    o->buf.memory = 1;
+    o->buf.tag = (ngx_buf_tag_t) &ngx_http_geostream_module;
+
+    o->next = NULL;
+    o->event = ev;
+    o->owned = 0;
+
+    /*
+     * What a queued event costs this subscriber: its share of the
+     * backlog is the bytes still to send plus the piece that holds them,
+     * so that geostream_backlog bounds the memory a lagging subscriber
+     * takes, not only the bytes it owes.
+     */
+    o->size = len + sizeof(ngx_http_geostream_out_t);
+
+    /* a replay may run ahead of the backlog limit: the ring bounds it */
+    o->replayed = sub->replaying;
+
+    if (sub->replaying) {
+        sub->replayed += o->size;
+    }
+
+    if (ev) {
+        ev->refs++;
+    }
+
+    *sub->out_tail = o;
+    sub->out_tail = &o->next;
+
+    if (sub->unsent == NULL) {
+        sub->unsent = o;
+    }
+
+    sub->backlog += o->size;
+
+    return NGX_OK;
+}
+
+
+/* what a piece of output holds: an event's reference, or its own bytes */
+static void
+ngx_http_geostream_out_release(ngx_http_geostream_out_t *o)
+{
+    if (o->event) {
+        ngx_geostream_event_release(o->event);
+        o->event = NULL;
+    }
+
+    if (o->owned) {
+        ngx_free(o->buf.start);
+        o->owned = 0;
+    }
+}
+
+
+/*
+ * Passes everything new to the output filters in one chain, then releases
+ * what the socket has taken.  May finalize (and so free) the subscriber.
+ */
+void
+ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub)
+{
+    ngx_int_t                  rc;
+    ngx_chain_t               *in;
+    ngx_event_t               *wev;
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_geostream_out_t  *o;
+
+    if (sub->request == NULL) {
+        ngx_http_geostream_sub_send(sub);
+        return;
+    }
+
+    r = sub->request;
+    c = r->connection;
+
+    if (sub->overflow) {
+        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        return;
+    }
+
+    in = NULL;
+
+    if (sub->unsent) {
+        in = &sub->unsent->chain;
+
+        for (o = sub->unsent; o; o = o->next) {
+            o->chain.buf = &o->buf;
+            o->chain.next = o->next ? &o->next->chain : NULL;
+
+            if (o->next == NULL) {
+                o->buf.flush = 1;
+            }
+        }
+
+        sub->unsent = NULL;
+    }
+
+    rc = ngx_http_output_filter(r, in);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        return;
+    }
+
+    /* the write filter moves "pos" to "last" of what the socket took */
+    while (sub->out && ngx_buf_size(&sub->out->buf) == 0) {
+        o = sub->out;
+        sub->out = o->next;
+        sub->backlog -= o->size;
+
+        if (o->replayed) {
+            sub->replayed -= o->size;
+        }
+
+        ngx_http_geostream_out_release(o);
+
+        o->next = sub->free;
+        sub->free = o;
+    }
+
+    if (sub->out == NULL) {
+        sub->out_tail = &sub->out;
+    }
+
+    /* a live subscriber that cannot keep up goes; it resumes by cursor */
+    if (sub->backlog - sub->replayed > sub->backlog_max) {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "geostream: subscriber of \"%V\" fell %uz bytes "
+                      "behind (geostream_backlog), closing its stream",
+                      &sub->topics, sub->backlog);
+        ngx_http_geostream_too_slow++;
+        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        return;
+    }
+
+    wev = c->write;
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (c->buffered) {
+        if (!wev->delayed) {
+            ngx_add_timer(wev, clcf->send_timeout);
+        }
+
+        if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
+            ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        }
+
+        return;
+    }
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+    /* all written: the stream can leave its request (after this turn) */
+    if (sub->may_leave && r->out == NULL && !sub->detached) {
+        ngx_post_event(&sub->leave, &ngx_posted_events);
+    }
+}
+
+
+void
+ngx_http_geostream_sub_write(ngx_http_request_t *r)
+{
+    ngx_event_t                *wev;
+    ngx_http_geostream_ctx_t   *ctx;
+    ngx_http_geostream_sub_t   *sub;
+
+    wev = r->connection->write;
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, NGX_ETIMEDOUT,
+                      "geostream: client timed out");
+        r->connection->timedout = 1;
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_geostream_module);
+
+    if (ctx == NULL || ctx->subscriber == NULL) {
+        return;
+    }
+
+    sub = ctx->subscriber;
+
+    ngx_http_geostream_sub_flush(sub);
+}
+
+
+/*
+ * Once an HTTP/1.x stream's header and first bytes are written, the
+ * stream leaves its request: nginx's request (its pool, its header
+ * buffer: most of a subscriber's memory) is freed and logged as it is for
+ * a keepalive connection, and the stream goes on with the connection
+ * alone, writing its own chunks (ngx_http_geostream_sub_send()).  A posted
+ * event, so that nginx is done with the request when it happens.
+ */
+void
+ngx_http_geostream_sub_leave(ngx_event_t *ev)
+{
+    ngx_chain_t                *cl;
+    ngx_connection_t           *c;
+    ngx_http_request_t         *r;
+    ngx_http_connection_t      *hc;
+    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_geostream_sub_t   *sub;
+
+    sub = ev->data;
+    r = sub->request;
+
+    if (r == NULL || sub->detached || !sub->may_leave) {
+        return;
+    }
+
+    c = r->connection;
+
+    if (c->buffered || r->out || r->main->count != 1 || r->blocked
+        || r->postponed || r->posted_requests)
+    {
+        /* sub_flush() asks again once the socket took everything */
+        return;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    sub->send_timeout = clcf->send_timeout;
+    sub->chunked = r->chunked;
+    hc = r->http_connection;
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    /* the request's pool goes; the stream is not in it */
+    sub->cleanup->handler = NULL;
+    sub->cleanup = NULL;
+    sub->request = NULL;
+
+    ngx_http_free_request(r, 0);
+
+    c->destroyed = 0;
+    c->log->action = "streaming events";
+
+    /* the request's header buffers, as a keepalive connection frees them */
+    if (c->buffer && c->buffer->start
+        && ngx_pfree(c->pool, c->buffer->start) == NGX_OK)
+    {
+        c->buffer->start = NULL;
+        c->buffer->pos = NULL;
+        c->buffer->last = NULL;
+    }
+
+    for (cl = hc->busy; cl; cl = cl->next) {
+        (void) ngx_pfree(c->pool, cl->buf->start);
+    }
+
+    hc->busy = NULL;
+    hc->nbusy = 0;
+
+    for (cl = hc->free; cl; cl = cl->next) {
+        (void) ngx_pfree(c->pool, cl->buf->start);
+    }
+
+    hc->free = NULL;
+
+    c->data = sub;
+    c->read->handler = ngx_http_geostream_stream_read;
+    c->write->handler = ngx_http_geostream_stream_write;
+
+    sub->chunk_head.memory = 1;
+    sub->chunk_head_link.buf = &sub->chunk_head;
+    sub->chunk_tail.memory = 1;
+    sub->chunk_tail_link.buf = &sub->chunk_tail;
+
+    /* what came meanwhile, and the client's close if it came already */
+    ngx_http_geostream_sub_send(sub);
+}
+
+
+/*
+ * A stream that left its request writes every hand-over as one HTTP/1.1
+ * chunk (or as it is, for HTTP/1.0, whose stream ends with the
+ * connection).  A chunk is framed only when the previous one is written.
+ * May close (and so free) the stream.
+ */
+static void
+ngx_http_geostream_sub_send(ngx_http_geostream_sub_t *sub)
+{
+    off_t                      size;
+    ngx_chain_t               *cl, *first;
+    ngx_connection_t          *c;
+    ngx_http_geostream_out_t  *o;
+
+    static u_char              crlf[] = CRLF;
+    static u_char              last_chunk[] = "0" CRLF CRLF;
+
+    c = sub->connection;
+
+    if (sub->overflow) {
+        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        return;
+    }
+
+    for ( ;; ) {
+
+        if (sub->sending == NULL) {
+
+            if (sub->unsent == NULL) {
+
+                if (!sub->closing || sub->out) {
+                    break;
+                }
+
+                if (!sub->chunked || sub->ended) {
+                    /* the last chunk is written: the stream is over */
+                    ngx_http_geostream_sub_close(sub, NGX_OK);
+                    return;
+                }
+
+                sub->ended = 1;
+                sub->chunk_head.pos = last_chunk;
+                sub->chunk_head.last = last_chunk + sizeof(last_chunk) - 1;
+                sub->chunk_head_link.next = NULL;
+                sub->sending = &sub->chunk_head_link;
+                continue;
+            }
+
+            size = 0;
+
+            for (o = sub->unsent; o; o = o->next) {
+                o->chain.buf = &o->buf;
+                o->chain.next = o->next ? &o->next->chain : NULL;
+                size += ngx_buf_size(&o->buf);
+            }
+
+            first = &sub->unsent->chain;
+            sub->unsent = NULL;
+
+            if (sub->chunked) {
+                sub->chunk_head.pos = sub->chunk_size;
+                sub->chunk_head.last = ngx_sprintf(sub->chunk_size,
+                                                   "%xO" CRLF, size);
+                sub->chunk_head_link.next = first;
+
+                sub->chunk_tail.pos = crlf;
+                sub->chunk_tail.last = crlf + sizeof(crlf) - 1;
+                sub->chunk_tail_link.next = NULL;
+
+                for (cl = first; cl->next; cl = cl->next) { /* void */ }
+                cl->next = &sub->chunk_tail_link;
+
+                first = &sub->chunk_head_link;
+            }
+
+            sub->sending = first;
+        }
+
+        cl = c->send_chain(c, sub->sending, 0);
+
+        if (cl == NGX_CHAIN_ERROR) {
+            c->error = 1;
+            ngx_http_geostream_sub_close(sub, NGX_ERROR);
+            return;
+        }
+
+        /* release what the socket has taken */
+        while (sub->out && sub->out != sub->unsent
+               && ngx_buf_size(&sub->out->buf) == 0)
+        {
+            o = sub->out;
+            sub->out = o->next;
+            sub->backlog -= o->size;
+
+            if (o->replayed) {
+                sub->replayed -= o->size;
+            }
+
+            ngx_http_geostream_out_release(o);
+
+            o->next = sub->free;
+            sub->free = o;
+        }
+
+        if (sub->out == NULL) {
+            sub->out_tail = &sub->out;
+        }
+
+        sub->sending = cl;
+
+        if (cl != NULL) {
+            break;
+        }
+    }
+
+    if (sub->backlog - sub->replayed > sub->backlog_max) {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "geostream: subscriber of \"%V\" fell %uz bytes "
+                      "behind (geostream_backlog), closing its stream",
+                      &sub->topics, sub->backlog);
+        ngx_http_geostream_too_slow++;
+        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        return;
+    }
+
+    if (sub->sending) {
+        if (!c->write->timer_set) {
+            ngx_add_timer(c->write, sub->send_timeout);
+        }
+
+        if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+            ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        }
+
+        return;
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+}
+
+
+/* a stream that left its request: the client goes, or the worker does */
+static void
+ngx_http_geostream_stream_read(ngx_event_t *rev)
+{
+    u_char                     buf;
+    ssize_t                    n;
+    ngx_err_t                  err;
+    ngx_connection_t          *c;
+    ngx_http_geostream_sub_t  *sub;
+
+    c = rev->data;
+    sub = c->data;
+
+    if (c->close) {
+        /* a worker that shuts down closes its idle connections */
+        ngx_http_geostream_sub_close(sub, NGX_OK);
+        return;
+    }
+
+    n = recv(c->fd, &buf, 1, MSG_PEEK);
+    err = ngx_socket_errno;
+
+    if (n == 0 || (n == -1 && err != NGX_EAGAIN)) {
+        rev->eof = 1;
+        c->error = 1;
+
+        if (n == -1) {
+            ngx_log_error(NGX_LOG_INFO, c->log, err,
+                          "geostream: client closed the stream");
+        }
+
+        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        return;
+    }
+
+    /* a client that sends anything more is not listened to */
+    if (n > 0 && (ngx_event_flags & NGX_USE_LEVEL_EVENT) && rev->active) {
+        if (ngx_del_event(rev, NGX_READ_EVENT, 0) != NGX_OK) {
+            ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        }
+
+        return;
+    }
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+    }
+}
+
+
+static void
+ngx_http_geostream_stream_write(ngx_event_t *wev)
+{
+    ngx_connection_t          *c;
+    ngx_http_geostream_sub_t  *sub;
+
+    c = wev->data;
+    sub = c->data;
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "geostream: client timed out");
+        c->timedout = 1;
+        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        return;
+    }
+
+    ngx_http_geostream_sub_send(sub);
+}
+
+
+void
+ngx_http_geostream_sub_heartbeat(ngx_event_t *ev)
+{
+    ngx_http_geostream_sub_t  *sub;
+
+    sub = ev->data;
+
+    /* a stalled client gets no comment to queue: the backlog rules */
+    if (sub->out == NULL) {
+        if (ngx_http_geostream_sub_append(sub, NULL,
+                                          (u_char *) NGX_HTTP_GEOSTREAM_BEAT,
+                                          sizeof(NGX_HTTP_GEOSTREAM_BEAT) - 1)
+            == NGX_OK)
+        {
+            ngx_add_timer(ev, sub->heartbeat_interval);
+            ngx_http_geostream_sub_flush(sub);
+            return;
+        }
+    }
+
+    ngx_add_timer(ev, sub->heartbeat_interval);
+}
+
+
+/*
+ * geostream_sse_lifetime is over: the stream ends cleanly, and the client
+ * reconnects with its cursor (to this nginx or, behind a balancer, another).
+ */
+void
+ngx_http_geostream_sub_expire(ngx_event_t *ev)
+{
+    ngx_http_request_t        *r;
+    ngx_http_geostream_sub_t  *sub;
+
+    sub = ev->data;
+    r = sub->request;
+
+    ngx_http_geostream_sub_detach(sub);
+    sub->connection->idle = 0;
+
+    if (r == NULL) {
+        /* what is queued is written, then the last chunk */
+        sub->closing = 1;
+        ngx_http_geostream_sub_send(sub);
+        return;
+    }
+
+    ngx_http_geostream_sub_close(sub, ngx_http_send_special(r,
+                                                            NGX_HTTP_LAST));
+}
+
+
+/*
+ * Ends a subscriber's request from outside its connection's handlers
+ * (a hand-over of events, a timer): nginx defers the end of a request that
+ * has a write handler to its posted requests, which run here, at once.
+ * The subscriber is freed.
+ */
+static void
+ngx_http_geostream_sub_close(ngx_http_geostream_sub_t *sub, ngx_int_t rc)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = sub->request;
+    c = sub->connection;
+
+    ngx_http_geostream_sub_detach(sub);
+
+    if (r == NULL) {
+        /* a stream without its request: the connection and all go */
+        ngx_http_geostream_sub_cleanup(sub);
+
+        if (c->write->timer_set) {
+            ngx_del_timer(c->write);
+        }
+
+        ngx_http_close_connection(c);
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* no more events for this subscriber; what was queued may still be sent */
+static void
+ngx_http_geostream_sub_detach(ngx_http_geostream_sub_t *sub)
+{
+    ngx_uint_t                    i;
+    ngx_http_geostream_member_t  *m;
+
+    if (sub->detached) {
+        return;
+    }
+
+    sub->detached = 1;
+
+    if (sub->leave.posted) {
+        ngx_delete_posted_event(&sub->leave);
+    }
+
+    if (sub->heartbeat.timer_set) {
+        ngx_del_timer(&sub->heartbeat);
+    }
+
+    if (sub->lifetime.timer_set) {
+        ngx_del_timer(&sub->lifetime);
+    }
+
+    for (i = 0; i < sub->nmembers; i++) {
+        m = &sub->members[i];
+
+        if (m->replay) {
+            /* the replay runs on; its events find no owner */
+            m->replay->owner = NULL;
+            m->replay = NULL;
+        }
+
+        if (m->position) {
+            ngx_geostream_event_release(m->position);
+            m->position = NULL;
+        }
+
+        ngx_queue_remove(&m->queue);
+        m->topic->nsubscribers--;
+    }
+
+    ngx_http_geostream_subscribers--;
+}
+
+
+void
+ngx_http_geostream_sub_cleanup(void *data)
+{
+    ngx_http_geostream_sub_t  *sub = data;
+
+    ngx_http_geostream_out_t  *o;
+
+    ngx_http_geostream_sub_detach(sub);
+
+    for (o = sub->out; o; o = o->next) {
+        ngx_http_geostream_out_release(o);
+    }
+
+    sub->out = NULL;
+}
+
+
+/* the worker's subscribers, and the streams closed for being too slow */
+void
+ngx_http_geostream_consumer_counts(ngx_uint_t *subscribers,
+    ngx_uint_t *too_slow)
+{
+    *subscribers = ngx_http_geostream_subscribers;
+    *too_slow = ngx_http_geostream_too_slow;
+}
