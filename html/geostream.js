@@ -1,8 +1,8 @@
 /*
  * geostream live map.
  *
- * Subscribes to the module's Server-Sent-Events streams at /consumer/<topic>
- * (one EventSource per selected topic) and draws, per entity, one trail
+ * Subscribes to the module's Server-Sent-Events stream at /consumer/<topics>
+ * (one EventSource for all selected topics) and draws, per entity, one trail
  * (a polyline extended in place) and one head marker with its name, on
  * Leaflet's canvas renderer.  Plain script, no framework, no build step:
  * nginx serves this directory as-is and Leaflet from /leaflet/.
@@ -620,113 +620,163 @@
     return true;
   }
 
+  /* A topic's reading: its cursor, for de-duplication and resuming. */
   function createStream(topic) {
     return {
       topic: topic,
-      source: null,
-      url: '',
       status: 'connecting',
-      lastId: '',                /* the last event id accepted */
+      lastId: '',                /* the last event id accepted (this topic's) */
       seen: new Map(),           /* partition -> highest next offset seen */
       prev: null,                /* cursor of the previous event */
-      connects: 0,
-      retryMs: RECONNECT_MIN_MS,
-      timer: 0,
       failingSince: 0
     };
   }
 
+  /* All topics come over one connection (GET /consumer/a,b): a browser
+   * opens at most six at a time to one server over HTTP/1.1, so one
+   * EventSource per topic would leave a seventh topic waiting. */
+  var conn = {
+    source: null,
+    url: '',
+    connects: 0,
+    retryMs: RECONNECT_MIN_MS,
+    timer: 0,
+    failingSince: 0
+  };
+
   /* The first connection asks for recent history (since=); later ones,
    * which this page makes itself after an error, give the last event id
-   * (EventSource cannot set Last-Event-ID on a request of its own). */
-  function streamUrl(stream) {
-    var args = [];
-    if (stream.lastId) args.push('last_event_id=' + queryValue(stream.lastId));
-    else if (state.since) args.push('since=' + queryValue(state.since));
+   * (EventSource cannot set Last-Event-ID on a request of its own).  With
+   * several topics the id names each topic's cursor ("a=0:5;b=1:2"), and a
+   * topic without one (added since) starts by since=. */
+  function connUrl() {
+    var topics = Array.from(state.streams.keys());
+    var args = [], ids = [], unplaced = 0;
+    state.streams.forEach(function (stream) {
+      if (!stream.lastId) unplaced++;
+      else ids.push(topics.length > 1 ? stream.topic + '=' + stream.lastId
+                                      : stream.lastId);
+    });
+    if (ids.length) args.push('last_event_id=' + queryValue(ids.join(';')));
+    if (unplaced && state.since) args.push('since=' + queryValue(state.since));
     if (state.viewport && state.bbox) args.push('bbox=' + state.bbox.join(','));
-    return CONSUMER_PATH + encodeURIComponent(stream.topic) +
+    return CONSUMER_PATH + topics.map(encodeURIComponent).join(',') +
       (args.length ? '?' + args.join('&') : '');
   }
 
-  function openStream(stream) {
-    window.clearTimeout(stream.timer);
-    stream.timer = 0;
-    if (stream.source) stream.source.close();
+  /* An event's topic: the server writes it first in the data. */
+  function eventTopic(text) {
+    var m = /^\{"topic":"([A-Za-z0-9._-]+)"/.exec(text);
+    return m ? m[1] : '';
+  }
 
-    stream.url = streamUrl(stream);
-    stream.prev = stream.lastId ? parseCursor(stream.lastId) : null;
-    var source = new EventSource(stream.url);
-    stream.source = source;
-    stream.connects++;
+  /* This topic's cursor in an event id of several topics ("a=0:5;b=1:2") */
+  function topicCursor(id, topic) {
+    if (!id || id.indexOf('=') < 0) return id;
+    var parts = String(id).split(';');
+    for (var i = 0; i < parts.length; i++) {
+      var eq = parts[i].indexOf('=');
+      if (eq > 0 && parts[i].slice(0, eq) === topic) return parts[i].slice(eq + 1);
+    }
+    return '';
+  }
+
+  function setStatus(status) {
+    state.streams.forEach(function (stream) { stream.status = status; });
+    renderStatus();
+  }
+
+  function connect() {
+    window.clearTimeout(conn.timer);
+    conn.timer = 0;
+    if (conn.source) conn.source.close();
+    conn.source = null;
+    if (!state.streams.size) return;
+
+    state.streams.forEach(function (stream) {
+      stream.prev = stream.lastId ? parseCursor(stream.lastId) : null;
+      if (stream.status === 'live') stream.status = 'connecting';
+    });
+    conn.url = connUrl();
+    var several = state.streams.size > 1;
+    var only = several ? '' : state.streams.keys().next().value;
+    var source = new EventSource(conn.url);
+    conn.source = source;
+    conn.connects++;
 
     source.onopen = function () {
-      if (stream.source !== source) return;
-      stream.status = 'live';
-      stream.retryMs = RECONNECT_MIN_MS;
-      stream.failingSince = 0;
-      renderStatus();
+      if (conn.source !== source) return;
+      conn.retryMs = RECONNECT_MIN_MS;
+      conn.failingSince = 0;
+      state.streams.forEach(function (stream) { stream.failingSince = 0; });
+      setStatus('live');
     };
     source.onmessage = function (event) {
-      if (stream.source !== source) return;
-      ingest(stream.topic, event.lastEventId, event.data);
+      if (conn.source !== source) return;
+      var topic = several ? eventTopic(event.data) : only;
+      ingest(topic, topicCursor(event.lastEventId, topic), event.data);
     };
     /* the server could not replay everything since the cursor or time */
     source.addEventListener('gap', function () {
-      if (stream.source !== source) return;
+      if (conn.source !== source) return;
       state.gaps++;
-      ui.gap.textContent = 'Some earlier positions of ' + stream.topic +
+      ui.gap.textContent = 'Some earlier positions of ' +
+        Array.from(state.streams.keys()).join(', ') +
         ' were no longer available; trails may have holes.';
       ui.gap.hidden = false;
     });
     source.onerror = function () {
-      if (stream.source !== source) return;
+      if (conn.source !== source) return;
       /* Reconnect here rather than let the browser do it, so that the
        * new request carries last_event_id. */
       source.close();
-      stream.source = null;
-      stream.status = 'reconnecting';
-      if (!stream.failingSince) stream.failingSince = Date.now();
-      scheduleReconnect(stream);
-      renderStatus();
+      conn.source = null;
+      if (!conn.failingSince) conn.failingSince = Date.now();
+      state.streams.forEach(function (stream) {
+        stream.failingSince = conn.failingSince;
+      });
+      scheduleReconnect();
+      setStatus('reconnecting');
     };
   }
 
-  function scheduleReconnect(stream) {
-    if (stream.timer) return;
-    var delay = stream.retryMs * (0.8 + Math.random() * 0.4);
-    stream.timer = window.setTimeout(function () {
-      stream.timer = 0;
-      openStream(stream);
+  function scheduleReconnect() {
+    if (conn.timer) return;
+    var delay = conn.retryMs * (0.8 + Math.random() * 0.4);
+    conn.timer = window.setTimeout(function () {
+      conn.timer = 0;
+      connect();
     }, delay);
-    stream.retryMs = Math.min(stream.retryMs * 2, RECONNECT_MAX_MS);
-  }
-
-  function closeStream(stream) {
-    window.clearTimeout(stream.timer);
-    stream.timer = 0;
-    if (stream.source) stream.source.close();
-    stream.source = null;
+    conn.retryMs = Math.min(conn.retryMs * 2, RECONNECT_MAX_MS);
   }
 
   /* ---- topics --------------------------------------------------------- */
 
-  function addTopic(topic) {
-    if (state.streams.has(topic)) return;
-    var stream = createStream(topic);
-    state.streams.set(topic, stream);
-    openStream(stream);
+  /* Each change of topics reconnects once, with every topic's cursor. */
+  function addTopics(topics) {
+    var added = 0;
+    topics.forEach(function (topic) {
+      if (state.streams.has(topic)) return;
+      state.streams.set(topic, createStream(topic));
+      added++;
+    });
+    if (!added) return;
+    connect();
     topicsChanged();
   }
 
+  function addTopic(topic) {
+    addTopics([topic]);
+  }
+
   function removeTopic(topic) {
-    var stream = state.streams.get(topic);
-    if (!stream) return;
-    closeStream(stream);
+    if (!state.streams.has(topic)) return;
     state.streams.delete(topic);
     state.entities.forEach(function (entity) {
       if (entity.topic === topic) removeEntity(entity);
     });
     state.queue = state.queue.filter(function (u) { return u.topic !== topic; });
+    connect();
     topicsChanged();
   }
 
@@ -775,7 +825,7 @@
       ui.topicError.hidden = false;
       return;
     }
-    topics.forEach(addTopic);
+    addTopics(topics);
     ui.topicInput.value = '';
   }
 
@@ -841,7 +891,7 @@
       if (bboxCovers(state.bbox, visible) &&
           bboxArea(state.bbox) <= 4 * bboxArea(next)) return;
       state.bbox = next;
-      state.streams.forEach(openStream);
+      connect();
     }, BBOX_DEBOUNCE_MS);
   }
 
@@ -849,7 +899,7 @@
     state.viewport = on;
     ui.viewport.checked = on;
     state.bbox = on ? viewBbox() : null;
-    state.streams.forEach(openStream);
+    connect();
   }
 
   /* ---- entity list ---------------------------------------------------- */
@@ -1068,8 +1118,8 @@
       },
       streams: function () {
         return Array.from(state.streams.values()).map(function (s) {
-          return Object.freeze({ topic: s.topic, status: s.status, url: s.url,
-                                 lastId: s.lastId, connects: s.connects });
+          return Object.freeze({ topic: s.topic, status: s.status, url: conn.url,
+                                 lastId: s.lastId, connects: conn.connects });
         });
       },
       status: function () { return state.status; },
@@ -1138,7 +1188,7 @@
       state.map.invalidateSize();
     });
     window.addEventListener('online', function () {
-      state.streams.forEach(function (s) { if (!s.source) openStream(s); });
+      if (!conn.source) connect();
       renderStatus();
     });
     window.addEventListener('offline', renderStatus);
@@ -1147,7 +1197,7 @@
     state.viewport = config.viewport;
     ui.viewport.checked = config.viewport;
     if (config.viewport) state.bbox = viewBbox();
-    config.topics.forEach(addTopic);
+    addTopics(config.topics);
     window.setInterval(tick, 1000);
     tick();
   }
