@@ -102,16 +102,15 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
 
     /*
      * An HTTP/1.x stream leaves its request once the header is out, so
-     * what it keeps is in the connection's pool; an HTTP/2 stream shares
-     * its connection and keeps its request.
+     * what it keeps is in the connection's pool; an HTTP/2 (or later)
+     * stream shares its connection and keeps its request.  (NGX_HTTP_V2
+     * is not defined in a --with-compat build of a module: the version
+     * tells.)
      */
     pool = r->pool;
 
     if (glcf->detach && r == r->main
-#if (NGX_HTTP_V2)
-        && r->stream == NULL
-#endif
-       )
+        && r->http_version < NGX_HTTP_VERSION_20)
     {
         pool = r->connection->pool;
     }
@@ -175,14 +174,13 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
      * An event is a small write, which Nagle's algorithm would hold until
      * the client acknowledges the previous one (and a client may delay
      * that ACK by up to 40 ms).  nginx itself sets TCP_NODELAY only once a
-     * connection goes keepalive, that is, never for a stream.
+     * connection goes keepalive, that is, never for a stream; HTTP/2 sets
+     * it on its own connection.
      */
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
     if (clcf->tcp_nodelay
-#if (NGX_HTTP_V2)
-        && r->stream == NULL
-#endif
+        && r->http_version < NGX_HTTP_VERSION_20
         && ngx_tcp_nodelay(r->connection) != NGX_OK)
     {
         return NGX_ERROR;
