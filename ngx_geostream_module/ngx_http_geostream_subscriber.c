@@ -376,6 +376,19 @@ ngx_http_geostream_sub_send(ngx_http_geostream_sub_t *sub)
 
             if (sub->unsent == NULL) {
 
+                /* TLS may keep what the socket did not take: flush it */
+                if (c->buffered) {
+                    if (c->send_chain(c, NULL, 0) == NGX_CHAIN_ERROR) {
+                        c->error = 1;
+                        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+                        return;
+                    }
+
+                    if (c->buffered) {
+                        break;
+                    }
+                }
+
                 if (!sub->closing || sub->out) {
                     break;
                 }
@@ -389,6 +402,7 @@ ngx_http_geostream_sub_send(ngx_http_geostream_sub_t *sub)
                 sub->ended = 1;
                 sub->chunk_head.pos = last_chunk;
                 sub->chunk_head.last = last_chunk + sizeof(last_chunk) - 1;
+                sub->chunk_head.flush = 1;
                 sub->chunk_head_link.next = NULL;
                 sub->sending = &sub->chunk_head_link;
                 continue;
@@ -396,9 +410,14 @@ ngx_http_geostream_sub_send(ngx_http_geostream_sub_t *sub)
 
             size = 0;
 
+            /*
+             * The chunk's last buffer says "flush": TLS otherwise keeps
+             * small writes in its buffer until it fills.
+             */
             for (o = sub->unsent; o; o = o->next) {
                 o->chain.buf = &o->buf;
                 o->chain.next = o->next ? &o->next->chain : NULL;
+                o->buf.flush = (o->next == NULL && !sub->chunked);
                 size += ngx_buf_size(&o->buf);
             }
 
@@ -409,10 +428,12 @@ ngx_http_geostream_sub_send(ngx_http_geostream_sub_t *sub)
                 sub->chunk_head.pos = sub->chunk_size;
                 sub->chunk_head.last = ngx_sprintf(sub->chunk_size,
                                                    "%xO" CRLF, size);
+                sub->chunk_head.flush = 0;
                 sub->chunk_head_link.next = first;
 
                 sub->chunk_tail.pos = crlf;
                 sub->chunk_tail.last = crlf + sizeof(crlf) - 1;
+                sub->chunk_tail.flush = 1;
                 sub->chunk_tail_link.next = NULL;
 
                 for (cl = first; cl->next; cl = cl->next) { /* void */ }
@@ -471,7 +492,7 @@ ngx_http_geostream_sub_send(ngx_http_geostream_sub_t *sub)
         return;
     }
 
-    if (sub->sending) {
+    if (sub->sending || c->buffered) {
         if (!c->write->timer_set) {
             ngx_add_timer(c->write, sub->send_timeout);
         }
