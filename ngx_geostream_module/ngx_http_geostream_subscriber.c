@@ -281,6 +281,14 @@ ngx_http_geostream_sub_leave(ngx_event_t *ev)
         return;
     }
 
+    /* an encoded stream (gzip) needs its filter for every byte: it stays */
+    if (r->headers_out.content_encoding
+        && r->headers_out.content_encoding->value.len)
+    {
+        sub->may_leave = 0;
+        return;
+    }
+
     c = r->connection;
 
     if (c->buffered || r->out || r->main->count != 1 || r->blocked

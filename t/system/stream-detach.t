@@ -2,7 +2,8 @@
 # (geostream_sse_detach, on by default): the request is logged then, its
 # memory freed, and the stream goes on with the connection alone, writing
 # its own chunks.  With geostream_sse_detach off the request lives (and is
-# logged) as long as the stream.  Both kinds get the same events, framed
+# logged) as long as the stream, and so does a gzipped stream, whose filter
+# must see every byte.  All of them get the same events, framed
 # as valid chunks, and both notice a client that goes.
 use strict;
 use warnings;
@@ -33,6 +34,12 @@ my $master = start_nginx(<<"_EOC_", workers => 1);
         location ~ ^/consumer-attached/(?<topic>[^/]+)\$ {
             geostream_consume \$topic;
             geostream_sse_detach off;
+        }
+        location ~ ^/consumer-gzip/(?<topic>[^/]+)\$ {
+            geostream_consume \$topic;
+            gzip on;
+            gzip_types text/event-stream;
+            gzip_min_length 1;
         }
         location = /geostream/status {
             geostream_status;
@@ -113,8 +120,18 @@ $attached->{want} = qr/retry: 2000\n\n\r\n/;
 like(read_some($attached, 5), qr/\r\n\r\nd\r\nretry: 2000\n\n\r\n$/s,
      'an attached stream starts the same way');
 
-ok(wait_until(10, sub { subscribers() == 2 && geostream_status() =~ /"ready":true/ }),
-   'both streams are subscribed, and the topic is read');
+# a gzipped stream keeps its request: its filter must see every byte
+my $gzip_out = "$Work/gzip.out";
+my $gzip_curl = fork // die "fork: $!";
+if ($gzip_curl == 0) {
+    open STDOUT, '>', $gzip_out or die $!;
+    exec 'curl', '-sN', '--compressed', '-m', '20',
+         "http://127.0.0.1:$Port/consumer-gzip/det";
+    die "exec: $!";
+}
+
+ok(wait_until(10, sub { subscribers() == 3 && geostream_status() =~ /"ready":true/ }),
+   'the streams are subscribed, and the topic is read');
 
 system('curl', '-fs', '-o', '/dev/null', '-H', 'Content-Type: application/json',
        '-d', '{"name":"d1","message_id":"m1","lat":1,"lon":2}',
@@ -135,6 +152,16 @@ is($body, "retry: 2000\n\n" . "id: 0:1\ndata: "
    'the detached stream frames the event as a valid chunk');
 like(dechunk($attached->{buf}) // '', qr/\A retry:\ 2000\n\n $event \z/x,
      'the attached stream gets the same event');
+
+ok(wait_until(10, sub {
+       open my $f, '<', $gzip_out or return;
+       local $/;
+       my $got = <$f> // '';
+       return $got =~ /\A retry:\ 2000\n\n $event \z/x;
+   }), 'a gzipped stream decodes to the same events');
+
+kill 'TERM', $gzip_curl;
+waitpid $gzip_curl, 0;
 
 my @attached_lines = grep { m{/consumer-attached/} } access_log_lines();
 is(scalar @attached_lines, 0,
