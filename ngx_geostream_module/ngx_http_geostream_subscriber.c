@@ -281,9 +281,13 @@ ngx_http_geostream_sub_leave(ngx_event_t *ev)
         return;
     }
 
-    /* an encoded stream (gzip) needs its filter for every byte: it stays */
-    if (r->headers_out.content_encoding
-        && r->headers_out.content_encoding->value.len)
+    /*
+     * An encoded stream (gzip) needs its filter for every byte, and
+     * limit_conn counts a stream until its request goes: those stay.
+     */
+    if ((r->headers_out.content_encoding
+         && r->headers_out.content_encoding->value.len)
+        || r->main->limit_conn_status)
     {
         sub->may_leave = 0;
         return;

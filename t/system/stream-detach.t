@@ -3,8 +3,8 @@
 # memory freed, and the stream goes on with the connection alone, writing
 # its own chunks.  With geostream_sse_detach off the request lives (and is
 # logged) as long as the stream, and so does a gzipped stream, whose filter
-# must see every byte.  All of them get the same events, framed
-# as valid chunks, and both notice a client that goes.
+# must see every byte, and one that limit_conn counts.  All of them get the
+# same events, framed as valid chunks, and notice a client that goes.
 use strict;
 use warnings;
 
@@ -21,6 +21,7 @@ my $brokers = start_broker('--topic', 'det:1');
 
 my $master = start_nginx(<<"_EOC_", workers => 1);
     geostream_kafka_brokers $brokers;
+    limit_conn_zone \$binary_remote_addr zone=perip:1m;
     geostream_kafka_consumer_option fetch.wait.max.ms 5;
     server {
         listen 127.0.0.1:$Port;
@@ -34,6 +35,10 @@ my $master = start_nginx(<<"_EOC_", workers => 1);
         location ~ ^/consumer-attached/(?<topic>[^/]+)\$ {
             geostream_consume \$topic;
             geostream_sse_detach off;
+        }
+        location ~ ^/consumer-limited/(?<topic>[^/]+)\$ {
+            geostream_consume \$topic;
+            limit_conn perip 1;
         }
         location ~ ^/consumer-gzip/(?<topic>[^/]+)\$ {
             geostream_consume \$topic;
@@ -176,6 +181,16 @@ ok(wait_until(5, sub { subscribers() == 0 }),
    'so does an attached stream');
 ok(wait_until(5, sub { grep { m{/consumer-attached/} } access_log_lines() }),
    'which is logged when it ends');
+
+# limit_conn counts a stream as long as it lasts: it keeps its request
+my $limited = open_stream('/consumer-limited/det');
+$limited->{want} = qr/retry: 2000\n\n\r\n/;
+like(read_some($limited, 5), qr/^HTTP\/1\.1 200 /, 'a stream under limit_conn starts');
+ok(wait_until(5, sub { subscribers() == 1 }), 'and is subscribed');
+my $second = `curl -s -o /dev/null -w '%{http_code}' -m 3 http://127.0.0.1:$Port/consumer-limited/det`;
+is($second, '503', 'a second stream from the same address is refused by limit_conn');
+close $limited->{sock};
+ok(wait_until(5, sub { subscribers() == 0 }), 'the first one goes with its client');
 
 open my $log, '<', "$Work/logs/error.log" or die $!;
 my @bad = grep { /\[(alert|crit|emerg)\]/ } <$log>;
