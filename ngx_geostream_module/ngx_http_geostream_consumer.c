@@ -58,7 +58,10 @@ static void ngx_http_geostream_member_where(ngx_http_geostream_member_t *m,
     ngx_str_t *cursor);
 
 
-static ngx_queue_t  ngx_http_geostream_topics;
+/* the worker's topics: in order (for the status page), and by name */
+static ngx_queue_t        ngx_http_geostream_topics;
+static ngx_rbtree_t       ngx_http_geostream_topic_tree;
+static ngx_rbtree_node_t  ngx_http_geostream_topic_sentinel;
 
 
 ngx_int_t
@@ -676,11 +679,16 @@ ngx_http_geostream_topic_get(ngx_str_t *name, ngx_log_t *log)
     }
 
     if (ngx_geostream_kafka_follow(&topic->name) != NGX_OK) {
+        ngx_geostream_history_free(&topic->history);
         ngx_free(topic);
         return NULL;
     }
 
     ngx_queue_insert_tail(&ngx_http_geostream_topics, &topic->queue);
+
+    topic->sn.node.key = ngx_crc32_long(name->data, name->len);
+    topic->sn.str = topic->name;
+    ngx_rbtree_insert(&ngx_http_geostream_topic_tree, &topic->sn.node);
 
     return topic;
 }
@@ -689,27 +697,17 @@ ngx_http_geostream_topic_get(ngx_str_t *name, ngx_log_t *log)
 static ngx_http_geostream_topic_t *
 ngx_http_geostream_topic_find(ngx_str_t *name)
 {
-    ngx_queue_t                 *q;
-    ngx_http_geostream_topic_t  *topic;
-
     if (ngx_http_geostream_topics.next == NULL) {
         ngx_queue_init(&ngx_http_geostream_topics);
+        ngx_rbtree_init(&ngx_http_geostream_topic_tree,
+                        &ngx_http_geostream_topic_sentinel,
+                        ngx_str_rbtree_insert_value);
     }
 
-    for (q = ngx_queue_head(&ngx_http_geostream_topics);
-         q != ngx_queue_sentinel(&ngx_http_geostream_topics);
-         q = ngx_queue_next(q))
-    {
-        topic = ngx_queue_data(q, ngx_http_geostream_topic_t, queue);
-
-        if (topic->name.len == name->len
-            && ngx_strncmp(topic->name.data, name->data, name->len) == 0)
-        {
-            return topic;
-        }
-    }
-
-    return NULL;
+    /* the node is the topic's first member */
+    return (ngx_http_geostream_topic_t *)
+           ngx_str_rbtree_lookup(&ngx_http_geostream_topic_tree, name,
+                                 ngx_crc32_long(name->data, name->len));
 }
 
 

@@ -35,6 +35,7 @@ struct ngx_http_geostream_out_s {
 
 
 typedef struct {
+    ngx_str_node_t                    sn;            /* by name */
     ngx_queue_t                       queue;         /* all topics */
     ngx_str_t                         name;
     ngx_queue_t                       subscribers;   /* live */

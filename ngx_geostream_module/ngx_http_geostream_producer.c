@@ -18,7 +18,7 @@
 
 /* a topic's handles, one per producer that uses it, cached per worker */
 typedef struct {
-    ngx_queue_t                       queue;
+    ngx_str_node_t                    sn;          /* by name */
     ngx_str_t                         name;        /* NUL-terminated */
     rd_kafka_topic_t                 *rkt[NGX_GEOSTREAM_PRODUCERS];
     unsigned                          confirmed:1; /* a delivery succeeded */
@@ -71,8 +71,10 @@ static ngx_uint_t ngx_http_geostream_kafka_status(rd_kafka_resp_err_t err,
 static void ngx_http_geostream_hold(ngx_event_t *ev);
 
 
-static ngx_queue_t   ngx_http_geostream_ptopics;
-static ngx_uint_t    ngx_http_geostream_nptopics;
+/* the cached topics, looked up by name on every request */
+static ngx_rbtree_t       ngx_http_geostream_ptopics;
+static ngx_rbtree_node_t  ngx_http_geostream_ptopics_sentinel;
+static ngx_uint_t         ngx_http_geostream_nptopics;
 
 /* requests waiting for delivery reports; they hold a stopping worker */
 static ngx_uint_t    ngx_http_geostream_waiting;
@@ -368,8 +370,9 @@ ngx_http_geostream_read_body(ngx_http_request_t *r, size_t *len)
 static ngx_http_geostream_ptopic_t *
 ngx_http_geostream_ptopic(ngx_str_t *name, ngx_uint_t which, ngx_log_t *log)
 {
+    uint32_t                      hash;
     rd_kafka_t                   *rk;
-    ngx_queue_t                  *q;
+    ngx_str_node_t               *sn;
     rd_kafka_topic_conf_t        *tconf;
     ngx_http_geostream_ptopic_t  *t;
 
@@ -378,21 +381,18 @@ ngx_http_geostream_ptopic(ngx_str_t *name, ngx_uint_t which, ngx_log_t *log)
         return NULL;
     }
 
-    if (ngx_http_geostream_ptopics.next == NULL) {
-        ngx_queue_init(&ngx_http_geostream_ptopics);
+    if (ngx_http_geostream_ptopics.root == NULL) {
+        ngx_rbtree_init(&ngx_http_geostream_ptopics,
+                        &ngx_http_geostream_ptopics_sentinel,
+                        ngx_str_rbtree_insert_value);
     }
 
-    for (q = ngx_queue_head(&ngx_http_geostream_ptopics);
-         q != ngx_queue_sentinel(&ngx_http_geostream_ptopics);
-         q = ngx_queue_next(q))
-    {
-        t = ngx_queue_data(q, ngx_http_geostream_ptopic_t, queue);
+    hash = ngx_crc32_long(name->data, name->len);
 
-        if (t->name.len == name->len
-            && ngx_strncmp(t->name.data, name->data, name->len) == 0)
-        {
-            goto found;
-        }
+    sn = ngx_str_rbtree_lookup(&ngx_http_geostream_ptopics, name, hash);
+    if (sn != NULL) {
+        t = (ngx_http_geostream_ptopic_t *) sn;
+        goto found;
     }
 
     if (ngx_http_geostream_nptopics >= NGX_HTTP_GEOSTREAM_TOPICS_MAX) {
@@ -413,7 +413,9 @@ ngx_http_geostream_ptopic(ngx_str_t *name, ngx_uint_t which, ngx_log_t *log)
     ngx_memcpy(t->name.data, name->data, name->len);
     t->name.data[name->len] = '\0';
 
-    ngx_queue_insert_tail(&ngx_http_geostream_ptopics, &t->queue);
+    t->sn.node.key = hash;
+    t->sn.str = t->name;
+    ngx_rbtree_insert(&ngx_http_geostream_ptopics, &t->sn.node);
     ngx_http_geostream_nptopics++;
 
 found:
