@@ -13,6 +13,11 @@
 
 
 static void ngx_http_geostream_out_release(ngx_http_geostream_out_t *o);
+static ngx_chain_t *ngx_http_geostream_sub_chain(ngx_http_geostream_sub_t *sub,
+    ngx_uint_t flush, off_t *size);
+static void ngx_http_geostream_sub_sent(ngx_http_geostream_sub_t *sub);
+static ngx_uint_t ngx_http_geostream_sub_too_slow(
+    ngx_http_geostream_sub_t *sub);
 static void ngx_http_geostream_sub_send(ngx_http_geostream_sub_t *sub);
 static void ngx_http_geostream_stream_read(ngx_event_t *rev);
 static void ngx_http_geostream_stream_write(ngx_event_t *wev);
@@ -119,59 +124,46 @@ ngx_http_geostream_out_release(ngx_http_geostream_out_t *o)
 
 
 /*
- * Passes everything new to the output filters in one chain, then releases
- * what the socket has taken.  May finalize (and so free) the subscriber.
+ * Links the pieces not yet passed on into one chain, whose last buffer
+ * says "flush" when "flush" is set; "size" (if not NULL) gets their bytes.
  */
-void
-ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub)
+static ngx_chain_t *
+ngx_http_geostream_sub_chain(ngx_http_geostream_sub_t *sub, ngx_uint_t flush,
+    off_t *size)
 {
-    ngx_int_t                  rc;
-    ngx_chain_t               *in;
-    ngx_event_t               *wev;
-    ngx_connection_t          *c;
-    ngx_http_request_t        *r;
-    ngx_http_core_loc_conf_t  *clcf;
+    off_t                      n;
+    ngx_chain_t               *first;
     ngx_http_geostream_out_t  *o;
 
-    if (sub->request == NULL) {
-        ngx_http_geostream_sub_send(sub);
-        return;
+    n = 0;
+
+    for (o = sub->unsent; o; o = o->next) {
+        o->chain.buf = &o->buf;
+        o->chain.next = o->next ? &o->next->chain : NULL;
+        o->buf.flush = (o->next == NULL && flush);
+        n += ngx_buf_size(&o->buf);
     }
 
-    r = sub->request;
-    c = r->connection;
+    first = &sub->unsent->chain;
+    sub->unsent = NULL;
 
-    if (sub->overflow) {
-        ngx_http_geostream_sub_close(sub, NGX_ERROR);
-        return;
+    if (size) {
+        *size = n;
     }
 
-    in = NULL;
+    return first;
+}
 
-    if (sub->unsent) {
-        in = &sub->unsent->chain;
 
-        for (o = sub->unsent; o; o = o->next) {
-            o->chain.buf = &o->buf;
-            o->chain.next = o->next ? &o->next->chain : NULL;
+/* releases the pieces at the head that the socket has taken */
+static void
+ngx_http_geostream_sub_sent(ngx_http_geostream_sub_t *sub)
+{
+    ngx_http_geostream_out_t  *o;
 
-            if (o->next == NULL) {
-                o->buf.flush = 1;
-            }
-        }
-
-        sub->unsent = NULL;
-    }
-
-    rc = ngx_http_output_filter(r, in);
-
-    if (rc == NGX_ERROR) {
-        ngx_http_geostream_sub_close(sub, NGX_ERROR);
-        return;
-    }
-
-    /* the write filter moves "pos" to "last" of what the socket took */
-    while (sub->out && ngx_buf_size(&sub->out->buf) == 0) {
+    while (sub->out && sub->out != sub->unsent
+           && ngx_buf_size(&sub->out->buf) == 0)
+    {
         o = sub->out;
         sub->out = o->next;
         sub->backlog -= o->size;
@@ -189,15 +181,75 @@ ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub)
     if (sub->out == NULL) {
         sub->out_tail = &sub->out;
     }
+}
 
-    /* a live subscriber that cannot keep up goes; it resumes by cursor */
-    if (sub->backlog - sub->replayed > sub->backlog_max) {
-        ngx_log_error(NGX_LOG_WARN, c->log, 0,
-                      "geostream: subscriber of \"%V\" fell %uz bytes "
-                      "behind (geostream_backlog), closing its stream",
-                      &sub->topics, sub->backlog);
-        ngx_http_geostream_too_slow++;
+
+/*
+ * A live subscriber that cannot keep up goes (it resumes by cursor): 1
+ * when it was closed, and so freed.
+ */
+static ngx_uint_t
+ngx_http_geostream_sub_too_slow(ngx_http_geostream_sub_t *sub)
+{
+    if (sub->backlog - sub->replayed <= sub->backlog_max) {
+        return 0;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, sub->connection->log, 0,
+                  "geostream: subscriber of \"%V\" fell %uz bytes "
+                  "behind (geostream_backlog), closing its stream",
+                  &sub->topics, sub->backlog);
+    ngx_http_geostream_too_slow++;
+    ngx_http_geostream_sub_close(sub, NGX_ERROR);
+
+    return 1;
+}
+
+
+/*
+ * Passes everything new to the output filters in one chain, then releases
+ * what the socket has taken.  May finalize (and so free) the subscriber.
+ */
+void
+ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub)
+{
+    ngx_int_t                  rc;
+    ngx_chain_t               *in;
+    ngx_event_t               *wev;
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (sub->request == NULL) {
+        ngx_http_geostream_sub_send(sub);
+        return;
+    }
+
+    r = sub->request;
+    c = r->connection;
+
+    if (sub->overflow) {
         ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        return;
+    }
+
+    in = NULL;
+
+    if (sub->unsent) {
+        in = ngx_http_geostream_sub_chain(sub, 1, NULL);
+    }
+
+    rc = ngx_http_output_filter(r, in);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        return;
+    }
+
+    /* the write filter moves "pos" to "last" of what the socket took */
+    ngx_http_geostream_sub_sent(sub);
+
+    if (ngx_http_geostream_sub_too_slow(sub)) {
         return;
     }
 
@@ -370,7 +422,6 @@ ngx_http_geostream_sub_send(ngx_http_geostream_sub_t *sub)
     off_t                      size;
     ngx_chain_t               *cl, *first;
     ngx_connection_t          *c;
-    ngx_http_geostream_out_t  *o;
 
     static u_char              crlf[] = CRLF;
     static u_char              last_chunk[] = "0" CRLF CRLF;
@@ -420,21 +471,11 @@ ngx_http_geostream_sub_send(ngx_http_geostream_sub_t *sub)
                 continue;
             }
 
-            size = 0;
-
             /*
              * The chunk's last buffer says "flush": TLS otherwise keeps
              * small writes in its buffer until it fills.
              */
-            for (o = sub->unsent; o; o = o->next) {
-                o->chain.buf = &o->buf;
-                o->chain.next = o->next ? &o->next->chain : NULL;
-                o->buf.flush = (o->next == NULL && !sub->chunked);
-                size += ngx_buf_size(&o->buf);
-            }
-
-            first = &sub->unsent->chain;
-            sub->unsent = NULL;
+            first = ngx_http_geostream_sub_chain(sub, !sub->chunked, &size);
 
             if (sub->chunked) {
                 sub->chunk_head.pos = sub->chunk_size;
@@ -465,27 +506,7 @@ ngx_http_geostream_sub_send(ngx_http_geostream_sub_t *sub)
             return;
         }
 
-        /* release what the socket has taken */
-        while (sub->out && sub->out != sub->unsent
-               && ngx_buf_size(&sub->out->buf) == 0)
-        {
-            o = sub->out;
-            sub->out = o->next;
-            sub->backlog -= o->size;
-
-            if (o->replayed) {
-                sub->replayed -= o->size;
-            }
-
-            ngx_http_geostream_out_release(o);
-
-            o->next = sub->free;
-            sub->free = o;
-        }
-
-        if (sub->out == NULL) {
-            sub->out_tail = &sub->out;
-        }
+        ngx_http_geostream_sub_sent(sub);
 
         sub->sending = cl;
 
@@ -494,13 +515,7 @@ ngx_http_geostream_sub_send(ngx_http_geostream_sub_t *sub)
         }
     }
 
-    if (sub->backlog - sub->replayed > sub->backlog_max) {
-        ngx_log_error(NGX_LOG_WARN, c->log, 0,
-                      "geostream: subscriber of \"%V\" fell %uz bytes "
-                      "behind (geostream_backlog), closing its stream",
-                      &sub->topics, sub->backlog);
-        ngx_http_geostream_too_slow++;
-        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+    if (ngx_http_geostream_sub_too_slow(sub)) {
         return;
     }
 
