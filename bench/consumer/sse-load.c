@@ -53,6 +53,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 
 #define MAX_PIDS       16
 #define HDR_MAX        4096
@@ -163,34 +165,6 @@ static struct {
     uint64_t   window_closed;
     int        last_status;
 } st;
-
-
-static double
-mono(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-
-static int64_t
-real_us(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-
-static void
-die(const char *what)
-{
-    perror(what);
-    exit(2);
-}
 
 
 /* --- histogram ---------------------------------------------------------- */
