@@ -37,13 +37,8 @@ sub h2_status {
 }
 
 my $out = "$Work/h2.out";
-my $curl = fork // die "fork: $!";
-if ($curl == 0) {
-    open STDOUT, '>', $out or die $!;
-    exec 'curl', '-sN', '--http2-prior-knowledge', '-m', '20',
-         "http://127.0.0.1:$Port/consumer/h2";
-    die "exec: $!";
-}
+my $curl = curl_to_file($out, '-sN', '--http2-prior-knowledge', '-m', '20',
+                        "http://127.0.0.1:$Port/consumer/h2");
 
 ok(wait_until(10, sub { h2_status() =~ /"topic":"h2","ready":true,"subscribers":1/ }),
    'an HTTP/2 stream subscribes');
@@ -52,15 +47,9 @@ my $answer = `curl -s --http2-prior-knowledge -H 'Content-Type: application/json
 like($answer, qr/^\{"name":"h2-1","message_id":"m1","topic":"h2"\}$/m,
      'a position is produced over HTTP/2');
 
-sub body {
-    open my $f, '<', $out or return '';
-    local $/;
-    return <$f> // '';
-}
-
-ok(wait_until(10, sub { body() =~ /\n\n\z/ && body() =~ /data:/ }),
+ok(wait_until(10, sub { slurp($out) =~ /data:.*\n\n\z/s }),
    'the stream gets the event');
-is(body(), "retry: 2000\n\nid: 0:1\ndata: "
+is(slurp($out), "retry: 2000\n\nid: 0:1\ndata: "
            . '{"topic":"h2","name":"h2-1","message_id":"m1","lat":1,"lon":2}'
            . "\n\n",
    'framed as over HTTP/1.x');
@@ -71,8 +60,7 @@ waitpid $curl, 0;
 ok(wait_until(10, sub { h2_status() =~ /"subscribers":0,/ }),
    'the stream goes with its client');
 
-open my $log, '<', "$Work/logs/error.log" or die $!;
-my @bad = grep { /\[(alert|crit|emerg)\]/ } <$log>;
+my @bad = grep { /\[(alert|crit|emerg)\]/ } log_lines('error.log');
 is(scalar @bad, 0, 'no alert in the error log') or diag(@bad);
 
 done_testing();

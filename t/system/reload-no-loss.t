@@ -180,8 +180,8 @@ is(scalar @unknown, 0, 'Kafka holds nothing that was not sent');
 my @twice = grep { $stored{$_} > 1 } keys %stored;
 is(scalar @twice, 0, 'and nothing twice') or diag("twice: @twice[0 .. 4]");
 
-open my $log, '<', "$Work/logs/error.log" or die $!;
-my @bad = grep { /\[(alert|crit|emerg)\]/ || /not delivered/ } <$log>;
+my @bad = grep { /\[(alert|crit|emerg)\]/ || /not delivered/ }
+          log_lines('error.log');
 is(scalar @bad, 0, 'no alert, and no undelivered message in the log')
     or diag(@bad[0 .. ($#bad < 4 ? $#bad : 4)]);
 

@@ -84,7 +84,6 @@ wait_until(5, sub {
 like($answer, qr/^HTTP\/1\.1 200 .*retry: 2000/s,
      'a client that comes back is served by the new workers');
 
-open my $log, '<', "$Work/logs/error.log" or die $!;
-is((grep { /\[(alert|crit)\]/ } <$log>), 0, 'no alert in the log');
+is((grep { /\[(alert|crit)\]/ } log_lines('error.log')), 0, 'no alert in the log');
 
 done_testing();

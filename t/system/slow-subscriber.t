@@ -118,8 +118,7 @@ my $eof = wait_until(10, sub {
 });
 ok($eof, 'the stalled subscriber sees its stream end');
 
-open my $log, '<', "$Work/logs/error.log" or die $!;
-my @lines = <$log>;
+my @lines = log_lines('error.log');
 ok((grep { /fell \d+ bytes behind \(geostream_backlog\)/ } @lines),
    'the error log says why');
 is((grep { /\[(alert|crit)\]/ } @lines), 0, 'and has no alert');

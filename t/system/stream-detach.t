@@ -101,11 +101,6 @@ sub dechunk {
     return $body;
 }
 
-sub access_log_lines {
-    open my $f, '<', "$Work/logs/access.log" or return ();
-    return <$f>;
-}
-
 sub subscribers {
     my ($n) = geostream_status() =~ /"subscribers":(\d+)/;
     return $n // -1;
@@ -117,7 +112,7 @@ like(read_some($detached, 5), qr/^HTTP\/1\.1 200 .*\r\n\r\nd\r\nretry: 2000\n\n\
      'a stream starts with its header and retry chunk');
 
 ok(wait_until(5, sub { grep { m{"GET /consumer/det HTTP/1.1" 200 } }
-                       access_log_lines() }),
+                       log_lines('access.log') }),
    'a detached stream is logged once its header is out');
 
 my $attached = open_stream('/consumer-attached/det');
@@ -127,13 +122,8 @@ like(read_some($attached, 5), qr/\r\n\r\nd\r\nretry: 2000\n\n\r\n$/s,
 
 # a gzipped stream keeps its request: its filter must see every byte
 my $gzip_out = "$Work/gzip.out";
-my $gzip_curl = fork // die "fork: $!";
-if ($gzip_curl == 0) {
-    open STDOUT, '>', $gzip_out or die $!;
-    exec 'curl', '-sN', '--compressed', '-m', '20',
-         "http://127.0.0.1:$Port/consumer-gzip/det";
-    die "exec: $!";
-}
+my $gzip_curl = curl_to_file($gzip_out, '-sN', '--compressed', '-m', '20',
+                             "http://127.0.0.1:$Port/consumer-gzip/det");
 
 ok(wait_until(10, sub { subscribers() == 3 && geostream_status() =~ /"ready":true/ }),
    'the streams are subscribed, and the topic is read');
@@ -158,17 +148,13 @@ is($body, "retry: 2000\n\n" . "id: 0:1\ndata: "
 like(dechunk($attached->{buf}) // '', qr/\A retry:\ 2000\n\n $event \z/x,
      'the attached stream gets the same event');
 
-ok(wait_until(10, sub {
-       open my $f, '<', $gzip_out or return;
-       local $/;
-       my $got = <$f> // '';
-       return $got =~ /\A retry:\ 2000\n\n $event \z/x;
-   }), 'a gzipped stream decodes to the same events');
+ok(wait_until(10, sub { slurp($gzip_out) =~ /\A retry:\ 2000\n\n $event \z/x }),
+   'a gzipped stream decodes to the same events');
 
 kill 'TERM', $gzip_curl;
 waitpid $gzip_curl, 0;
 
-my @attached_lines = grep { m{/consumer-attached/} } access_log_lines();
+my @attached_lines = grep { m{/consumer-attached/} } log_lines('access.log');
 is(scalar @attached_lines, 0,
    'an attached stream is not logged while it is open');
 
@@ -179,7 +165,7 @@ ok(wait_until(5, sub { subscribers() == 1 }),
 close $attached->{sock};
 ok(wait_until(5, sub { subscribers() == 0 }),
    'so does an attached stream');
-ok(wait_until(5, sub { grep { m{/consumer-attached/} } access_log_lines() }),
+ok(wait_until(5, sub { grep { m{/consumer-attached/} } log_lines('access.log') }),
    'which is logged when it ends');
 
 # limit_conn counts a stream as long as it lasts: it keeps its request
@@ -192,8 +178,7 @@ is($second, '503', 'a second stream from the same address is refused by limit_co
 close $limited->{sock};
 ok(wait_until(5, sub { subscribers() == 0 }), 'the first one goes with its client');
 
-open my $log, '<', "$Work/logs/error.log" or die $!;
-my @bad = grep { /\[(alert|crit|emerg)\]/ } <$log>;
+my @bad = grep { /\[(alert|crit|emerg)\]/ } log_lines('error.log');
 is(scalar @bad, 0, 'no alert in the error log') or diag(@bad);
 
 done_testing();

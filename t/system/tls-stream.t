@@ -50,22 +50,12 @@ sub tls_status {
 
 # curl --raw keeps the chunk framing, so that it can be checked here
 my $out = "$Work/tls.out";
-my $curl = fork // die "fork: $!";
-if ($curl == 0) {
-    open STDOUT, '>', $out or die $!;
-    exec 'curl', '-sNk', '--raw', '-m', '20', "$base/consumer/tls";
-    die "exec: $!";
-}
+my $curl = curl_to_file($out, '-sNk', '--raw', '-m', '20', "$base/consumer/tls");
 
 ok(wait_until(10, sub { tls_status() =~ /"topic":"tls","ready":true,"subscribers":1/ }),
    'a stream over TLS subscribes');
 
-sub access_log_lines {
-    open my $f, '<', "$Work/logs/access.log" or return ();
-    return <$f>;
-}
-
-ok(wait_until(5, sub { grep { m{"GET /consumer/tls HTTP/1.1" 200 } } access_log_lines() }),
+ok(wait_until(5, sub { grep { m{"GET /consumer/tls HTTP/1.1" 200 } } log_lines('access.log') }),
    'and leaves its request, which is logged');
 
 system('curl', '-fsk', '-o', '/dev/null', '-H', 'Content-Type: application/json',
@@ -73,17 +63,11 @@ system('curl', '-fsk', '-o', '/dev/null', '-H', 'Content-Type: application/json'
        "$base/producer/tls") == 0
     or BAIL_OUT('cannot produce over TLS');
 
-sub raw {
-    open my $f, '<', $out or return '';
-    local $/;
-    return <$f> // '';
-}
-
 my $data = '{"topic":"tls","name":"t1","message_id":"m1","lat":1,"lon":2}';
 my $event = "id: 0:1\ndata: $data\n\n";
 
-ok(wait_until(10, sub { index(raw(), $event) >= 0 }), 'the event arrives over TLS');
-is(raw(), "d\r\nretry: 2000\n\n\r\n"
+ok(wait_until(10, sub { index(slurp($out), $event) >= 0 }), 'the event arrives over TLS');
+is(slurp($out), "d\r\nretry: 2000\n\n\r\n"
           . sprintf("%x\r\n", length $event) . "$event\r\n",
    'in a chunk of its own, framed by the stream itself');
 
@@ -93,8 +77,7 @@ waitpid $curl, 0;
 ok(wait_until(10, sub { tls_status() =~ /"subscribers":0,/ }),
    'the stream goes with its client');
 
-open my $log, '<', "$Work/logs/error.log" or die $!;
-my @bad = grep { /\[(alert|crit|emerg)\]/ } <$log>;
+my @bad = grep { /\[(alert|crit|emerg)\]/ } log_lines('error.log');
 is(scalar @bad, 0, 'no alert in the error log') or diag(@bad);
 
 done_testing();

@@ -14,7 +14,8 @@ use File::Temp qw(tempdir);
 use Time::HiRes qw(sleep time);
 
 our @EXPORT = qw(start_broker start_nginx nginx_master nginx_workers
-                 geostream_status wait_until $Root $Work $Port);
+                 geostream_status wait_until curl_to_file slurp log_lines
+                 $Root $Work $Port);
 
 our $Root = abs_path(dirname(__FILE__) . '/../../..');
 our $Work = tempdir('geostream-system.XXXXXX', TMPDIR => 1, CLEANUP => 1);
@@ -121,6 +122,39 @@ sub nginx_workers {
     }
 
     return %workers;
+}
+
+# Runs curl in the background with its output in FILE; returns its pid.
+sub curl_to_file {
+    my ($file, @args) = @_;
+
+    my $pid = fork // die "fork: $!";
+
+    if ($pid == 0) {
+        open STDOUT, '>', $file or die "$file: $!";
+        exec 'curl', @args;
+        die "exec: $!";
+    }
+
+    return $pid;
+}
+
+# A file's content so far ('' when there is none yet).
+sub slurp {
+    my ($file) = @_;
+
+    open my $f, '<', $file or return '';
+    local $/;
+    return <$f> // '';
+}
+
+# The lines of one of nginx's logs (error.log, access.log) so far; nginx
+# opens its logs when it starts, so a missing one is an error.
+sub log_lines {
+    my ($name) = @_;
+
+    open my $f, '<', "$Work/logs/$name" or die "$Work/logs/$name: $!\n";
+    return <$f>;
 }
 
 sub geostream_status {
