@@ -14,7 +14,8 @@ PORT        ?= 8080
 BUILD       ?= $(CURDIR)/build
 MODULE      := $(BUILD)/nginx/ngx_http_geostream_module.so
 DEVBROKER   := $(BUILD)/tools/geostream-devbroker
-UNIT_TESTS  := $(BUILD)/unit/test_message $(BUILD)/unit/test_history
+UNIT_TESTS  := $(BUILD)/unit/test_message $(BUILD)/unit/test_history \
+               $(BUILD)/unit/test_route
 
 MODULE_SRCS := config $(wildcard ngx_geostream_module/*.[ch])
 CFLAGS_TOOL := -O2 -g -Wall -Wextra -Werror -std=gnu99
@@ -71,6 +72,12 @@ $(BUILD)/unit/test_history: t/unit/test_history.c t/unit/tap.h \
     ngx_geostream_module/ngx_geostream_filter.h
 	mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -Ingx_geostream_module -o $@ $(filter %.c,$^) -lm
+
+$(BUILD)/unit/test_route: t/unit/test_route.c t/unit/tap.h \
+    ngx_geostream_module/ngx_geostream_route.c \
+    ngx_geostream_module/ngx_geostream_route.h
+	mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TOOL) -Ingx_geostream_module -o $@ $(filter %.c,$^)
 
 run: deps build
 	PORT=$(PORT) NGINX_BIN=$(NGINX_BIN) tools/geostream-run

@@ -137,11 +137,11 @@ static const char  *ngx_geostream_producer_defaults[] = {
 };
 
 /*
- * A waiting location's client pays the whole linger.ms on every request,
- * a 202 location's client none of it; so the waiting producer batches for
- * a shorter time.  Set before the configured properties, which win.
+ * A waiting client pays the whole linger.ms of its message, and so does a
+ * live map for a message sent at a low rate: the prompt producer batches
+ * for a shorter time.  Set before the configured properties, which win.
  */
-static const char  *ngx_geostream_waiting_producer_defaults[] = {
+static const char  *ngx_geostream_prompt_producer_defaults[] = {
     "linger.ms", "1",
     NULL
 };
@@ -162,7 +162,7 @@ ngx_geostream_kafka_check_conf(ngx_conf_t *cf,
     rd_kafka_conf_t  *conf;
 
     conf = ngx_geostream_kafka_conf(cf->log, kcf, RD_KAFKA_PRODUCER,
-                                    NGX_GEOSTREAM_PRODUCER_WAITING);
+                                    NGX_GEOSTREAM_PRODUCER_PROMPT);
     if (conf == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -197,8 +197,8 @@ ngx_geostream_kafka_conf(ngx_log_t *log, ngx_geostream_kafka_conf_t *kcf,
                   ? ngx_geostream_producer_defaults
                   : ngx_geostream_consumer_defaults;
     defaults[1] = (type == RD_KAFKA_PRODUCER
-                   && which == NGX_GEOSTREAM_PRODUCER_WAITING)
-                  ? ngx_geostream_waiting_producer_defaults : NULL;
+                   && which == NGX_GEOSTREAM_PRODUCER_PROMPT)
+                  ? ngx_geostream_prompt_producer_defaults : NULL;
 
     for (n = 0; n < 2; n++) {
         for (d = defaults[n]; d && *d; d += 2) {
@@ -303,7 +303,7 @@ ngx_geostream_kafka_init_process(ngx_cycle_t *cycle,
     }
 
     for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
-        if (i == NGX_GEOSTREAM_PRODUCER_WAITING && !kcf->waiting_producer) {
+        if (i == NGX_GEOSTREAM_PRODUCER_PROMPT && !kcf->prompt_producer) {
             continue;
         }
 

@@ -21,6 +21,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "ngx_geostream_route.h"
+
 
 typedef enum {
     NGX_GEOSTREAM_EVENT_MESSAGE = 0,
@@ -100,7 +102,8 @@ typedef struct {
     ngx_array_t                *producer_options;   /* ngx_keyval_t */
     ngx_array_t                *consumer_options;   /* ngx_keyval_t */
     ngx_msec_t                  flush_timeout;
-    ngx_uint_t                  waiting_producer;   /* a location waits */
+    ngx_int_t                   batch_rate;         /* messages/s */
+    ngx_uint_t                  prompt_producer;    /* a location uses it */
 } ngx_geostream_kafka_conf_t;
 
 
@@ -123,14 +126,14 @@ ngx_int_t ngx_geostream_kafka_init_process(ngx_cycle_t *cycle,
 void ngx_geostream_kafka_exit_process(ngx_cycle_t *cycle);
 
 /*
- * A worker's producers: one for locations that answer once librdkafka
- * holds a message, and one for locations that wait for Kafka's
- * acknowledgement (only when the configuration has such a location).
- * linger.ms is a producer's, not a message's, and a waiting client pays
- * all of it, so the waiting producer lingers for less time.
+ * A worker's producers.  linger.ms is a producer's, not a message's: the
+ * prompt one batches for 1 ms, the batching one for linger.ms (5 ms by
+ * default).  Which one takes a message: ngx_geostream_route.h.  The
+ * prompt one exists only when a location can use it (a waiting location,
+ * or a 202 location with geostream_kafka_batch_rate not 0).
  */
-#define NGX_GEOSTREAM_PRODUCER_QUEUED    0
-#define NGX_GEOSTREAM_PRODUCER_WAITING   1
+#define NGX_GEOSTREAM_PRODUCER_PROMPT    NGX_GEOSTREAM_ROUTE_PROMPT
+#define NGX_GEOSTREAM_PRODUCER_BATCHING  NGX_GEOSTREAM_ROUTE_BATCHING
 #define NGX_GEOSTREAM_PRODUCERS          2
 
 /* a worker's producer, or NULL when it could not be created */

@@ -12,6 +12,7 @@
 #define NGX_HTTP_GEOSTREAM_BACKLOG       (1024 * 1024)
 #define NGX_HTTP_GEOSTREAM_FLUSH         5000    /* ms */
 #define NGX_HTTP_GEOSTREAM_HISTORY       10000   /* events per topic */
+#define NGX_HTTP_GEOSTREAM_BATCH_RATE    2000    /* messages/s a worker */
 
 
 ngx_uint_t  ngx_http_geostream_history_size;
@@ -69,6 +70,13 @@ static ngx_command_t  ngx_http_geostream_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_geostream_main_conf_t, kafka.flush_timeout),
+      NULL },
+
+    { ngx_string("geostream_kafka_batch_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_geostream_main_conf_t, kafka.batch_rate),
       NULL },
 
     { ngx_string("geostream_history"),
@@ -203,6 +211,7 @@ ngx_http_geostream_create_main_conf(ngx_conf_t *cf)
      */
 
     gmcf->kafka.flush_timeout = NGX_CONF_UNSET_MSEC;
+    gmcf->kafka.batch_rate = NGX_CONF_UNSET;
     gmcf->history = NGX_CONF_UNSET_UINT;
 
     return gmcf;
@@ -217,6 +226,8 @@ ngx_http_geostream_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(gmcf->kafka.flush_timeout,
                              NGX_HTTP_GEOSTREAM_FLUSH);
     ngx_conf_init_uint_value(gmcf->history, NGX_HTTP_GEOSTREAM_HISTORY);
+    ngx_conf_init_value(gmcf->kafka.batch_rate,
+                        NGX_HTTP_GEOSTREAM_BATCH_RATE);
 
     if (gmcf->kafka.brokers.len == 0) {
         return NGX_CONF_OK;
@@ -292,8 +303,9 @@ ngx_http_geostream_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->produce && conf->wait) {
-        gmcf->kafka.waiting_producer = 1;
+    /* main conf is initialized before locations merge */
+    if (conf->produce && (conf->wait || gmcf->kafka.batch_rate)) {
+        gmcf->kafka.prompt_producer = 1;
     }
 
     return NGX_CONF_OK;
@@ -463,6 +475,7 @@ ngx_http_geostream_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_geostream_history_size = gmcf->history;
+    ngx_http_geostream_producer_init((uint32_t) gmcf->kafka.batch_rate);
 
     /*
      * A worker whose producer cannot start still serves everything else;

@@ -52,6 +52,8 @@ extern ngx_module_t  ngx_http_geostream_module;
 
 
 ngx_int_t ngx_http_geostream_producer_handler(ngx_http_request_t *r);
+void ngx_http_geostream_producer_init(uint32_t batch_rate);
+ngx_int_t ngx_http_geostream_producer_status(cJSON *producer);
 void ngx_http_geostream_producer_delivered(const rd_kafka_message_t *msg);
 ngx_int_t ngx_http_geostream_consumer_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_geostream_status_handler(ngx_http_request_t *r);

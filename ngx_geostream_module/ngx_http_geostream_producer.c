@@ -30,6 +30,7 @@ typedef struct ngx_http_geostream_pending_s  ngx_http_geostream_pending_t;
 /* what became of one record */
 typedef struct {
     ngx_http_geostream_pending_t     *pending;
+    uint32_t                          bucket;      /* its key's, routing */
     int32_t                           partition;
     int64_t                           offset;
     rd_kafka_resp_err_t               err;
@@ -59,7 +60,7 @@ static void ngx_http_geostream_producer_body(ngx_http_request_t *r);
 static u_char *ngx_http_geostream_read_body(ngx_http_request_t *r,
     size_t *len);
 static ngx_http_geostream_ptopic_t *ngx_http_geostream_ptopic(
-    ngx_str_t *name, ngx_uint_t which, ngx_log_t *log);
+    ngx_str_t *name, ngx_log_t *log);
 static void ngx_http_geostream_produce(ngx_http_request_t *r,
     ngx_http_geostream_pending_t *p, ngx_str_t *key);
 static void ngx_http_geostream_pending_cleanup(void *data);
@@ -76,9 +77,32 @@ static ngx_rbtree_t       ngx_http_geostream_ptopics;
 static ngx_rbtree_node_t  ngx_http_geostream_ptopics_sentinel;
 static ngx_uint_t         ngx_http_geostream_nptopics;
 
+/*
+ * Which producer takes a message (ngx_geostream_route.h).  A message whose
+ * report nobody waits for carries its key's bucket as its opaque, with the
+ * low bit set, which no pointer to a delivery has.
+ */
+static ngx_geostream_route_t  ngx_http_geostream_route;
+
+/* messages each producer took, for the status page */
+static ngx_uint_t  ngx_http_geostream_routed[NGX_GEOSTREAM_PRODUCERS];
+
+#define ngx_http_geostream_bucket_opaque(bucket)                              \
+    ((void *) (((uintptr_t) (bucket) << 1) | 1))
+#define ngx_http_geostream_is_bucket(opaque)  ((uintptr_t) (opaque) & 1)
+#define ngx_http_geostream_bucket(opaque)                                     \
+    ((uint32_t) ((uintptr_t) (opaque) >> 1))
+
 /* requests waiting for delivery reports; they hold a stopping worker */
 static ngx_uint_t    ngx_http_geostream_waiting;
 static ngx_event_t   ngx_http_geostream_hold_ev;
+
+
+void
+ngx_http_geostream_producer_init(uint32_t batch_rate)
+{
+    ngx_geostream_route_init(&ngx_http_geostream_route, batch_rate);
+}
 
 
 ngx_int_t
@@ -235,11 +259,7 @@ ngx_http_geostream_producer_body(ngx_http_request_t *r)
         keyp = &key;
     }
 
-    ptopic = ngx_http_geostream_ptopic(&ctx->topic,
-                                       glcf->wait
-                                       ? NGX_GEOSTREAM_PRODUCER_WAITING
-                                       : NGX_GEOSTREAM_PRODUCER_QUEUED,
-                                       r->connection->log);
+    ptopic = ngx_http_geostream_ptopic(&ctx->topic, r->connection->log);
 
     p = ngx_calloc(sizeof(ngx_http_geostream_pending_t), r->connection->log);
     if (p == NULL || ptopic == NULL) {
@@ -366,18 +386,23 @@ ngx_http_geostream_read_body(ngx_http_request_t *r, size_t *len)
 }
 
 
-/* the cached topic, with a handle of producer "which"; NULL on failure */
+/*
+ * The cached topic, with a handle of each producer the worker has; NULL
+ * on failure, or when the worker has no producer.
+ */
 static ngx_http_geostream_ptopic_t *
-ngx_http_geostream_ptopic(ngx_str_t *name, ngx_uint_t which, ngx_log_t *log)
+ngx_http_geostream_ptopic(ngx_str_t *name, ngx_log_t *log)
 {
     uint32_t                      hash;
     rd_kafka_t                   *rk;
+    ngx_uint_t                    which;
     ngx_str_node_t               *sn;
     rd_kafka_topic_conf_t        *tconf;
     ngx_http_geostream_ptopic_t  *t;
 
-    rk = ngx_geostream_kafka_producer(which);
-    if (rk == NULL) {
+    if (ngx_geostream_kafka_producer(NGX_GEOSTREAM_PRODUCER_BATCHING)
+        == NULL)
+    {
         return NULL;
     }
 
@@ -420,24 +445,28 @@ ngx_http_geostream_ptopic(ngx_str_t *name, ngx_uint_t which, ngx_log_t *log)
 
 found:
 
-    if (t->rkt[which]) {
-        return t;
-    }
+    for (which = 0; which < NGX_GEOSTREAM_PRODUCERS; which++) {
+        rk = ngx_geostream_kafka_producer(which);
 
-    /* delivery reports find the cached topic through the handle */
-    tconf = rd_kafka_default_topic_conf_dup(rk);
-    if (tconf == NULL) {
-        return NULL;
-    }
+        if (rk == NULL || t->rkt[which]) {
+            continue;
+        }
 
-    rd_kafka_topic_conf_set_opaque(tconf, t);
+        /* delivery reports find the cached topic through the handle */
+        tconf = rd_kafka_default_topic_conf_dup(rk);
+        if (tconf == NULL) {
+            return NULL;
+        }
 
-    t->rkt[which] = rd_kafka_topic_new(rk, (char *) t->name.data, tconf);
-    if (t->rkt[which] == NULL) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "geostream: topic \"%V\": %s", name,
-                      rd_kafka_err2str(rd_kafka_last_error()));
-        return NULL;
+        rd_kafka_topic_conf_set_opaque(tconf, t);
+
+        t->rkt[which] = rd_kafka_topic_new(rk, (char *) t->name.data, tconf);
+        if (t->rkt[which] == NULL) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "geostream: topic \"%V\": %s", name,
+                          rd_kafka_err2str(rd_kafka_last_error()));
+            return NULL;
+        }
     }
 
     return t;
@@ -454,40 +483,52 @@ static void
 ngx_http_geostream_produce(ngx_http_request_t *r,
     ngx_http_geostream_pending_t *p, ngx_str_t *key)
 {
-    size_t                           i;
+    void                            *key_data, *opaque;
+    size_t                           i, key_len;
     ngx_uint_t                       wait, which;
-    rd_kafka_t                      *rk;
     rd_kafka_topic_t                *rkt;
     ngx_geostream_record_t          *rec;
     rd_kafka_resp_err_t              err;
     ngx_http_geostream_delivery_t   *d;
 
-    which = p->report_offsets ? NGX_GEOSTREAM_PRODUCER_WAITING
-                              : NGX_GEOSTREAM_PRODUCER_QUEUED;
-    rk = ngx_geostream_kafka_producer(which);
-    rkt = p->topic->rkt[which];
     wait = p->report_offsets || !p->topic->confirmed;
 
     for (i = 0; i < p->nrecords; i++) {
         rec = &p->records[i];
         d = &p->deliveries[i];
 
+        key_data = key ? (void *) key->data : (void *) rec->pos.name;
+        key_len = key ? key->len : rec->pos.name_len;
+
         d->pending = p;
         d->partition = -1;
         d->offset = -1;
+        d->bucket = ngx_geostream_route_bucket(key_data, key_len);
 
-        err = rd_kafka_producev(rk,
+        which = ngx_geostream_route_pick(&ngx_http_geostream_route,
+                                         d->bucket, p->report_offsets,
+                                         (uint64_t) ngx_current_msec);
+        rkt = p->topic->rkt[which];
+        opaque = wait ? d : ngx_http_geostream_bucket_opaque(d->bucket);
+
+        if (rkt == NULL) {
+            /* the producer did not start (logged by then) */
+            err = RD_KAFKA_RESP_ERR__STATE;
+
+        } else {
+            err = rd_kafka_producev(ngx_geostream_kafka_producer(which),
                     RD_KAFKA_V_RKT(rkt),
-                    RD_KAFKA_V_KEY(key ? (void *) key->data
-                                       : (void *) rec->pos.name,
-                                   key ? key->len : rec->pos.name_len),
+                    RD_KAFKA_V_KEY(key_data, key_len),
                     RD_KAFKA_V_VALUE((void *) rec->value, rec->value_len),
                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                     RD_KAFKA_V_TIMESTAMP(rec->pos.ts > 0 ? rec->pos.ts : 0),
-                    RD_KAFKA_V_OPAQUE(wait ? d : NULL),
+                    RD_KAFKA_V_OPAQUE(opaque),
                     RD_KAFKA_V_END);
+        }
 
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            ngx_geostream_route_done(&ngx_http_geostream_route, d->bucket);
+
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                           "geostream: cannot produce to topic \"%V\": %s",
                           &p->topic->name, rd_kafka_err2str(err));
@@ -501,11 +542,40 @@ ngx_http_geostream_produce(ngx_http_request_t *r,
         }
 
         ngx_geostream_kafka_stats.produced++;
+        ngx_http_geostream_routed[which]++;
 
         if (wait) {
             p->outstanding++;
         }
     }
+}
+
+
+/* how this worker chooses its producers, and what each of them took */
+ngx_int_t
+ngx_http_geostream_producer_status(cJSON *producer)
+{
+    ngx_uint_t             *routed;
+    ngx_geostream_route_t  *route;
+
+    route = &ngx_http_geostream_route;
+    routed = ngx_http_geostream_routed;
+
+    if (cJSON_AddNumberToObject(producer, "batch_rate",
+                                (double) route->batch_rate) == NULL
+        || cJSON_AddBoolToObject(producer, "batching", route->batching)
+           == NULL
+        || cJSON_AddNumberToObject(producer, "produced_prompt",
+                          (double) routed[NGX_GEOSTREAM_PRODUCER_PROMPT])
+           == NULL
+        || cJSON_AddNumberToObject(producer, "produced_batching",
+                          (double) routed[NGX_GEOSTREAM_PRODUCER_BATCHING])
+           == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -526,11 +596,20 @@ ngx_http_geostream_producer_delivered(const rd_kafka_message_t *msg)
         t->confirmed = 1;
     }
 
+    if (ngx_http_geostream_is_bucket(msg->_private)) {
+        /* a message that nobody waits for */
+        ngx_geostream_route_done(&ngx_http_geostream_route,
+                                 ngx_http_geostream_bucket(msg->_private));
+        return;
+    }
+
     d = msg->_private;
 
     if (d == NULL) {
         return;
     }
+
+    ngx_geostream_route_done(&ngx_http_geostream_route, d->bucket);
 
     d->err = msg->err;
     d->partition = msg->partition;

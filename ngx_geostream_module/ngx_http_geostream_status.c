@@ -31,7 +31,7 @@ ngx_http_geostream_status_handler(ngx_http_request_t *r)
     }
 
     st = &ngx_geostream_kafka_stats;
-    rk = ngx_geostream_kafka_producer(NGX_GEOSTREAM_PRODUCER_QUEUED);
+    rk = ngx_geostream_kafka_producer(NGX_GEOSTREAM_PRODUCER_BATCHING);
     ngx_http_geostream_consumer_counts(&subscribers, &too_slow);
 
     json = NULL;
@@ -65,11 +65,12 @@ ngx_http_geostream_status_handler(ngx_http_request_t *r)
         || cJSON_AddNumberToObject(producer, "queued",
                                    ngx_geostream_kafka_queued()) == NULL
         || ngx_http_geostream_status_linger(producer, "linger_ms",
-                                            NGX_GEOSTREAM_PRODUCER_QUEUED)
+                                            NGX_GEOSTREAM_PRODUCER_BATCHING)
            != NGX_OK
-        || ngx_http_geostream_status_linger(producer, "waiting_linger_ms",
-                                            NGX_GEOSTREAM_PRODUCER_WAITING)
+        || ngx_http_geostream_status_linger(producer, "prompt_linger_ms",
+                                            NGX_GEOSTREAM_PRODUCER_PROMPT)
            != NGX_OK
+        || ngx_http_geostream_producer_status(producer) != NGX_OK
         || cJSON_AddNumberToObject(consumer, "consumed",
                                    (double) st->consumed) == NULL
         || cJSON_AddNumberToObject(consumer, "skipped",

@@ -34,17 +34,33 @@ GET /geostream/status
 
 
 
-=== TEST 3: without a waiting location there is one producer, lingering 5 ms
+=== TEST 3: with batch rate 0 and no waiting location there is one producer, lingering 5 ms
+--- http_config
+    geostream_kafka_brokers $TEST_NGINX_KAFKA_BROKERS;
+    geostream_kafka_batch_rate 0;
 --- request
 GET /geostream/status
 --- error_code: 200
---- response_body_like: ^\{"producer":\{[^}]*"linger_ms":5\}
+--- response_body_like: ^\{"producer":\{[^}]*"linger_ms":5,"batch_rate":0,"batching":true,"produced_prompt":0,"produced_batching":0\}
 --- no_error_log
 [error]
 
 
 
-=== TEST 4: a waiting location gets its own producer, lingering 1 ms
+=== TEST 4: a 202 location gets a prompt producer too, lingering 1 ms
+--- request
+GET /geostream/status
+--- error_code: 200
+--- response_body_like: "linger_ms":5,"prompt_linger_ms":1,"batch_rate":2000,"batching":false,
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: a waiting location gets the prompt producer even with batch rate 0
+--- http_config
+    geostream_kafka_brokers $TEST_NGINX_KAFKA_BROKERS;
+    geostream_kafka_batch_rate 0;
 --- config
     location /producer-wait/ {
         geostream_produce bus;
@@ -57,13 +73,13 @@ GET /geostream/status
 --- request
 GET /geostream/status
 --- error_code: 200
---- response_body_like: "linger_ms":5,"waiting_linger_ms":1\}
+--- response_body_like: "linger_ms":5,"prompt_linger_ms":1,"batch_rate":0,"batching":true,
 --- no_error_log
 [error]
 
 
 
-=== TEST 5: the configured linger.ms is both producers'
+=== TEST 6: the configured linger.ms is both producers'
 --- http_config
     geostream_kafka_brokers $TEST_NGINX_KAFKA_BROKERS;
     geostream_kafka_producer_option linger.ms 20;
@@ -79,6 +95,74 @@ GET /geostream/status
 --- request
 GET /geostream/status
 --- error_code: 200
---- response_body_like: "linger_ms":20,"waiting_linger_ms":20\}
+--- response_body_like: "linger_ms":20,"prompt_linger_ms":20,
 --- no_error_log
 [error]
+
+
+
+=== TEST 7: at a low rate, a 202 message goes through the prompt producer
+--- request eval
+["POST /producer/t-route-prompt
+{\"name\":\"bus-1\",\"lat\":52.5,\"lon\":13.4}",
+"GET /geostream/status"]
+--- error_code eval
+[202, 200]
+--- response_body_like eval
+[qr/^\{"name":"bus-1","message_id":null,"topic":"t-route-prompt"\}$/,
+ qr/"batching":false,"produced_prompt":1,"produced_batching":0\}/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: with batch rate 0, a 202 message is batched
+--- http_config
+    geostream_kafka_brokers $TEST_NGINX_KAFKA_BROKERS;
+    geostream_kafka_batch_rate 0;
+--- request eval
+["POST /producer/t-route-batch
+{\"name\":\"bus-1\",\"lat\":52.5,\"lon\":13.4}",
+"GET /geostream/status"]
+--- error_code eval
+[202, 200]
+--- response_body_like eval
+[qr/^\{"name":"bus-1","message_id":null,"topic":"t-route-batch"\}$/,
+ qr/"batching":true,"produced_prompt":0,"produced_batching":1\}/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: with batch rate 0, a waiting request still goes promptly
+--- http_config
+    geostream_kafka_brokers $TEST_NGINX_KAFKA_BROKERS;
+    geostream_kafka_batch_rate 0;
+--- config
+    location ~ ^/producer-wait/(?<topic>[^/]+)$ {
+        geostream_produce $topic;
+        geostream_produce_wait on;
+    }
+
+    location = /geostream/status {
+        geostream_status;
+    }
+--- request eval
+["POST /producer-wait/t-route-wait
+{\"name\":\"bus-1\",\"lat\":52.5,\"lon\":13.4}",
+"GET /geostream/status"]
+--- error_code eval
+[200, 200]
+--- response_body_like eval
+[qr/^\{"name":"bus-1","message_id":null,"topic":"t-route-wait","partition":\d+,"offset":\d+\}$/,
+ qr/"produced_prompt":1,"produced_batching":0\}/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: a batch rate that is not a number is refused
+--- http_config
+    geostream_kafka_brokers $TEST_NGINX_KAFKA_BROKERS;
+    geostream_kafka_batch_rate fast;
+--- must_die
