@@ -131,6 +131,11 @@ static const char  *ngx_geostream_producer_defaults[] = {
     "enable.idempotence", "true",
     "linger.ms", "5",
     "message.timeout.ms", "30000",
+    /*
+     * keys hashed as Kafka's Java client (and python3-kafka) hash them, so
+     * an entity's positions share a partition whoever produces them
+     */
+    "partitioner", "murmur2_random",
     /* a topic exists because someone made it, not because a URL named it */
     "allow.auto.create.topics", "false",
     NULL
