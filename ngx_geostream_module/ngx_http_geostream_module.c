@@ -35,6 +35,12 @@ static ngx_int_t ngx_http_geostream_init_process(ngx_cycle_t *cycle);
 static void ngx_http_geostream_exit_process(ngx_cycle_t *cycle);
 
 
+/* messages a second, per worker; the router counts them in 32 bits */
+static ngx_conf_num_bounds_t  ngx_http_geostream_batch_rate_bounds = {
+    ngx_conf_check_num_bounds, 0, 1000000000
+};
+
+
 static ngx_command_t  ngx_http_geostream_commands[] = {
 
     { ngx_string("geostream_kafka_brokers"),
@@ -77,7 +83,7 @@ static ngx_command_t  ngx_http_geostream_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_geostream_main_conf_t, kafka.batch_rate),
-      NULL },
+      &ngx_http_geostream_batch_rate_bounds },
 
     { ngx_string("geostream_history"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,

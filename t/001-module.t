@@ -166,3 +166,11 @@ GET /geostream/status
     geostream_kafka_brokers $TEST_NGINX_KAFKA_BROKERS;
     geostream_kafka_batch_rate fast;
 --- must_die
+
+
+
+=== TEST 11: a batch rate beyond a billion a second is refused
+--- http_config
+    geostream_kafka_brokers $TEST_NGINX_KAFKA_BROKERS;
+    geostream_kafka_batch_rate 5000000000;
+--- must_die
