@@ -165,6 +165,93 @@ test_always_batch(void)
 }
 
 
+/*
+ * Random picks and reports against a plain model: whatever the rate does,
+ * a key never has messages in flight on both producers at once, and once
+ * every report is in, nothing is counted in flight.
+ */
+static void
+test_random(void)
+{
+    int        mixed, left, was_batching, switches;
+    char       name[8];
+    uint32_t   i, k, n, bucket, seed;
+    uint32_t   inflight[2][64], keys[64];
+    uint32_t   queue[32], qlen, picks[2];
+    uint64_t   now;
+
+    ngx_geostream_route_init(&route, 500);
+    memset(inflight, 0, sizeof(inflight));
+
+    for (k = 0; k < 64; k++) {
+        n = (uint32_t) snprintf(name, sizeof(name), "k%u", k);
+        keys[k] = ngx_geostream_route_bucket(name, n);
+    }
+
+    seed = 12345;
+    now = 1000;
+    qlen = 0;
+    mixed = 0;
+    switches = 0;
+    was_batching = route.batching;
+    picks[0] = picks[1] = 0;
+
+    for (i = 0; i < 200000; i++) {
+        seed = seed * 1103515245u + 12345u;
+
+        /* bursts and lulls, so that the rate crosses the line both ways */
+        now += ((i / 5000) % 2) ? (seed >> 8) % 10 : (seed >> 8) % 40 == 0;
+
+        /* few in flight, as when reports come within milliseconds */
+        if (qlen == 0 || (qlen < 32 && (seed >> 16) % 2 == 0)) {
+            k = (seed >> 20) % 64;
+            n = ngx_geostream_route_pick(&route, keys[k], (seed >> 4) % 5 == 0,
+                                         now);
+            inflight[n][k]++;
+            picks[n]++;
+            queue[qlen++] = (n << 8) | k;
+
+        } else {
+            /* a report of any message in flight, not only the oldest */
+            k = (seed >> 20) % qlen;
+            n = queue[k] >> 8;
+            bucket = keys[queue[k] & 0xff];
+            inflight[n][queue[k] & 0xff]--;
+            ngx_geostream_route_done(&route, bucket);
+            queue[k] = queue[--qlen];
+        }
+
+        for (k = 0; k < 64; k++) {
+            if (inflight[0][k] && inflight[1][k]) {
+                mixed = 1;
+            }
+        }
+
+        if (route.batching != was_batching) {
+            was_batching = route.batching;
+            switches++;
+        }
+    }
+
+    ok(picks[0] > 1000 && picks[1] > 1000, "random: both producers used");
+    ok(switches >= 20, "random: the rate crossed the line both ways");
+
+    ok(!mixed, "random: no key in flight on both producers at once");
+
+    /* the last reports: the router's counts come back to nothing */
+    while (qlen) {
+        ngx_geostream_route_done(&route, keys[queue[--qlen] & 0xff]);
+    }
+
+    left = 0;
+    for (k = 0; k < NGX_GEOSTREAM_ROUTE_BUCKETS; k++) {
+        left += route.inflight[k] != 0;
+    }
+
+    ok(left == 0, "random: every pick is matched by its report");
+}
+
+
 int
 main(void)
 {
@@ -172,6 +259,7 @@ main(void)
     test_rate();
     test_order();
     test_always_batch();
+    test_random();
 
     return done_testing();
 }
