@@ -207,8 +207,9 @@ $
 
 === TEST 12: since=beginning replays the topic, then the stream goes on live
 --- init
+# one key, so one partition: Kafka orders a partition, not a topic
 follow_and_produce('t-since-begin',
-    ['a', '{"name":"a","lat":1,"lon":2}'], ['b', '{"name":"b","lat":3,"lon":4}']);
+    ['k', '{"name":"a","lat":1,"lon":2}'], ['k', '{"name":"b","lat":3,"lon":4}']);
 produce_when_ready('t-since-begin', '{"name":"c","lat":5,"lon":6}');
 --- request
 GET /consumer/t-since-begin?since=beginning HTTP/1.0
@@ -309,11 +310,12 @@ $
 
 === TEST 17: bbox and name filters keep only what matches
 --- init
+# one key, so one partition: Kafka orders a partition, not a topic
 follow_and_produce('t-filter',
-    ['in-1',  '{"name":"in-1","lat":52.5,"lon":13.4}'],
-    ['out-1', '{"name":"out-1","lat":48.8,"lon":2.3}'],
-    ['in-2',  '{"name":"in-2","lat":52.6,"lon":13.5}'],
-    ['in-3',  '{"name":"in-3","lat":52.4,"lon":13.3}']);
+    ['k', '{"name":"in-1","lat":52.5,"lon":13.4}'],
+    ['k', '{"name":"out-1","lat":48.8,"lon":2.3}'],
+    ['k', '{"name":"in-2","lat":52.6,"lon":13.5}'],
+    ['k', '{"name":"in-3","lat":52.4,"lon":13.3}']);
 --- request
 GET /consumer/t-filter?since=beginning&bbox=13,52,14,53&name=in-1,in-3,out-1 HTTP/1.0
 --- timeout: 1
