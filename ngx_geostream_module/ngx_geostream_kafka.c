@@ -144,9 +144,17 @@ static const char  *ngx_geostream_producer_defaults[] = {
 /*
  * A waiting client pays the whole linger.ms of its message, and so does a
  * live map for a message sent at a low rate: the prompt producer batches
- * for a shorter time.  Set before the configured properties, which win.
+ * for a shorter time, or not at all.  For 202 locations it serves only
+ * low rates, where batches of one message cost nothing more; a waiting
+ * location can bring it high rates, where 1 ms batches keep its
+ * throughput.  Set before the configured properties, which win.
  */
 static const char  *ngx_geostream_prompt_producer_defaults[] = {
+    "linger.ms", "0",
+    NULL
+};
+
+static const char  *ngx_geostream_prompt_waiting_producer_defaults[] = {
     "linger.ms", "1",
     NULL
 };
@@ -201,9 +209,13 @@ ngx_geostream_kafka_conf(ngx_log_t *log, ngx_geostream_kafka_conf_t *kcf,
     defaults[0] = (type == RD_KAFKA_PRODUCER)
                   ? ngx_geostream_producer_defaults
                   : ngx_geostream_consumer_defaults;
-    defaults[1] = (type == RD_KAFKA_PRODUCER
-                   && which == NGX_GEOSTREAM_PRODUCER_PROMPT)
-                  ? ngx_geostream_prompt_producer_defaults : NULL;
+    defaults[1] = NULL;
+
+    if (type == RD_KAFKA_PRODUCER && which == NGX_GEOSTREAM_PRODUCER_PROMPT) {
+        defaults[1] = kcf->waiting_location
+                      ? ngx_geostream_prompt_waiting_producer_defaults
+                      : ngx_geostream_prompt_producer_defaults;
+    }
 
     for (n = 0; n < 2; n++) {
         for (d = defaults[n]; d && *d; d += 2) {

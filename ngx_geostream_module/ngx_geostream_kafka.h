@@ -104,6 +104,7 @@ typedef struct {
     ngx_msec_t                  flush_timeout;
     ngx_int_t                   batch_rate;         /* messages/s */
     ngx_uint_t                  prompt_producer;    /* a location uses it */
+    ngx_uint_t                  waiting_location;
 } ngx_geostream_kafka_conf_t;
 
 
@@ -127,10 +128,11 @@ void ngx_geostream_kafka_exit_process(ngx_cycle_t *cycle);
 
 /*
  * A worker's producers.  linger.ms is a producer's, not a message's: the
- * prompt one batches for 1 ms, the batching one for linger.ms (5 ms by
- * default).  Which one takes a message: ngx_geostream_route.h.  The
- * prompt one exists only when a location can use it (a waiting location,
- * or a 202 location with geostream_kafka_batch_rate not 0).
+ * prompt one does not batch (1 ms when a location waits), the batching
+ * one batches for linger.ms (5 ms by default).  Which one takes a
+ * message: ngx_geostream_route.h.  The prompt one exists only when a
+ * location can use it (a waiting location, or a 202 location with
+ * geostream_kafka_batch_rate not 0).
  */
 #define NGX_GEOSTREAM_PRODUCER_PROMPT    NGX_GEOSTREAM_ROUTE_PROMPT
 #define NGX_GEOSTREAM_PRODUCER_BATCHING  NGX_GEOSTREAM_ROUTE_BATCHING

@@ -1,15 +1,15 @@
 /*
  * Which of a worker's two producers takes a message.
  *
- * The prompt producer batches for 1 ms, the batching one for linger.ms
- * (5 ms by default).  A message that waits for the full linger.ms costs a
- * live map that much latency, and at low rates every message waits for
- * it, since no batch ever fills; under load, short batches cost a Kafka
- * request each, and librdkafka's broker thread then takes the CPU that
- * nginx would answer with.  So a 202 message goes to the prompt producer
- * while the worker's rate of them is low, and to the batching one above
- * a configured rate; a waiting request always prefers the prompt one,
- * since its client pays the linger.
+ * The prompt producer batches for 0 or 1 ms, the batching one for
+ * linger.ms (5 ms by default).  A message that waits for the full
+ * linger.ms costs a live map that much latency, and at low rates every
+ * message waits for it, since no batch ever fills; under load, short
+ * batches cost a Kafka request each, and librdkafka's broker thread then
+ * takes the CPU that nginx would answer with.  So a 202 message goes to
+ * the prompt producer while the worker's rate of them is low, and to the
+ * batching one above a configured rate; a waiting request always prefers
+ * the prompt one, since its client pays the linger.
  *
  * Kafka keeps the order of one producer's messages to a partition, not of
  * two producers'.  So a key (thus its partition) that still has messages

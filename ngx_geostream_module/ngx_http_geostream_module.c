@@ -314,6 +314,10 @@ ngx_http_geostream_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         gmcf->kafka.prompt_producer = 1;
     }
 
+    if (conf->produce && conf->wait) {
+        gmcf->kafka.waiting_location = 1;
+    }
+
     return NGX_CONF_OK;
 }
 

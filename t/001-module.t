@@ -47,17 +47,17 @@ GET /geostream/status
 
 
 
-=== TEST 4: a 202 location gets a prompt producer too, lingering 1 ms
+=== TEST 4: a 202 location gets a prompt producer too, which does not linger
 --- request
 GET /geostream/status
 --- error_code: 200
---- response_body_like: "linger_ms":5,"prompt_linger_ms":1,"batch_rate":2000,"batching":false,
+--- response_body_like: "linger_ms":5,"prompt_linger_ms":0,"batch_rate":2000,"batching":false,
 --- no_error_log
 [error]
 
 
 
-=== TEST 5: a waiting location gets the prompt producer even with batch rate 0
+=== TEST 5: a waiting location gets the prompt producer even with batch rate 0, lingering 1 ms
 --- http_config
     geostream_kafka_brokers $TEST_NGINX_KAFKA_BROKERS;
     geostream_kafka_batch_rate 0;
