@@ -12,7 +12,7 @@
 #define NGX_HTTP_GEOSTREAM_BACKLOG       (1024 * 1024)
 #define NGX_HTTP_GEOSTREAM_FLUSH         5000    /* ms */
 #define NGX_HTTP_GEOSTREAM_HISTORY       10000   /* events per topic */
-#define NGX_HTTP_GEOSTREAM_BATCH_RATE    2000    /* messages/s a worker */
+#define NGX_HTTP_GEOSTREAM_BATCH_RATE    1000    /* messages/s a worker */
 
 
 ngx_uint_t  ngx_http_geostream_history_size;

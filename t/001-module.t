@@ -51,7 +51,7 @@ GET /geostream/status
 --- request
 GET /geostream/status
 --- error_code: 200
---- response_body_like: "linger_ms":5,"prompt_linger_ms":0,"batch_rate":2000,"batching":false,
+--- response_body_like: "linger_ms":5,"prompt_linger_ms":0,"batch_rate":1000,"batching":false,
 --- no_error_log
 [error]
 
