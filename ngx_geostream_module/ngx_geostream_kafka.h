@@ -108,8 +108,22 @@ typedef struct {
 } ngx_geostream_kafka_conf_t;
 
 
+/*
+ * A worker's producers.  linger.ms is a producer's, not a message's: the
+ * prompt one does not batch (1 ms when a location waits), the batching
+ * one batches for linger.ms (5 ms by default).  Which one takes a
+ * message: ngx_geostream_route.h.  The prompt one exists only when a
+ * location can use it (a waiting location, or a 202 location with
+ * geostream_kafka_batch_rate not 0).
+ */
+#define NGX_GEOSTREAM_PRODUCER_PROMPT    NGX_GEOSTREAM_ROUTE_PROMPT
+#define NGX_GEOSTREAM_PRODUCER_BATCHING  NGX_GEOSTREAM_ROUTE_BATCHING
+#define NGX_GEOSTREAM_PRODUCERS          2
+
+
 typedef struct {
-    ngx_atomic_uint_t           produced;    /* accepted by librdkafka */
+    /* accepted by librdkafka, per producer (NGX_GEOSTREAM_PRODUCER_*) */
+    ngx_atomic_uint_t           produced[NGX_GEOSTREAM_PRODUCERS];
     ngx_atomic_uint_t           delivered;   /* acknowledged by Kafka */
     ngx_atomic_uint_t           failed;      /* refused or timed out */
     ngx_atomic_uint_t           consumed;    /* read by the consumer */
@@ -126,17 +140,6 @@ ngx_int_t ngx_geostream_kafka_init_process(ngx_cycle_t *cycle,
     ngx_geostream_dispatch_pt dispatch);
 void ngx_geostream_kafka_exit_process(ngx_cycle_t *cycle);
 
-/*
- * A worker's producers.  linger.ms is a producer's, not a message's: the
- * prompt one does not batch (1 ms when a location waits), the batching
- * one batches for linger.ms (5 ms by default).  Which one takes a
- * message: ngx_geostream_route.h.  The prompt one exists only when a
- * location can use it (a waiting location, or a 202 location with
- * geostream_kafka_batch_rate not 0).
- */
-#define NGX_GEOSTREAM_PRODUCER_PROMPT    NGX_GEOSTREAM_ROUTE_PROMPT
-#define NGX_GEOSTREAM_PRODUCER_BATCHING  NGX_GEOSTREAM_ROUTE_BATCHING
-#define NGX_GEOSTREAM_PRODUCERS          2
 
 /* a worker's producer, or NULL when it could not be created */
 rd_kafka_t *ngx_geostream_kafka_producer(ngx_uint_t which);

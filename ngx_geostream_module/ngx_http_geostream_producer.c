@@ -84,9 +84,6 @@ static ngx_uint_t         ngx_http_geostream_nptopics;
  */
 static ngx_geostream_route_t  ngx_http_geostream_route;
 
-/* messages each producer took, for the status page */
-static ngx_uint_t  ngx_http_geostream_routed[NGX_GEOSTREAM_PRODUCERS];
-
 #define ngx_http_geostream_bucket_opaque(bucket)                              \
     ((void *) (((uintptr_t) (bucket) << 1) | 1))
 #define ngx_http_geostream_is_bucket(opaque)  ((uintptr_t) (opaque) & 1)
@@ -541,8 +538,7 @@ ngx_http_geostream_produce(ngx_http_request_t *r,
             break;
         }
 
-        ngx_geostream_kafka_stats.produced++;
-        ngx_http_geostream_routed[which]++;
+        ngx_geostream_kafka_stats.produced[which]++;
 
         if (wait) {
             p->outstanding++;
@@ -555,21 +551,21 @@ ngx_http_geostream_produce(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_geostream_producer_status(cJSON *producer)
 {
-    ngx_uint_t             *routed;
+    ngx_atomic_uint_t      *produced;
     ngx_geostream_route_t  *route;
 
     route = &ngx_http_geostream_route;
-    routed = ngx_http_geostream_routed;
+    produced = ngx_geostream_kafka_stats.produced;
 
     if (cJSON_AddNumberToObject(producer, "batch_rate",
                                 (double) route->batch_rate) == NULL
         || cJSON_AddBoolToObject(producer, "batching", route->batching)
            == NULL
         || cJSON_AddNumberToObject(producer, "produced_prompt",
-                          (double) routed[NGX_GEOSTREAM_PRODUCER_PROMPT])
+                          (double) produced[NGX_GEOSTREAM_PRODUCER_PROMPT])
            == NULL
         || cJSON_AddNumberToObject(producer, "produced_batching",
-                          (double) routed[NGX_GEOSTREAM_PRODUCER_BATCHING])
+                          (double) produced[NGX_GEOSTREAM_PRODUCER_BATCHING])
            == NULL)
     {
         return NGX_ERROR;

@@ -57,7 +57,9 @@ ngx_http_geostream_status_handler(ngx_http_request_t *r)
     if (cJSON_AddNumberToObject(status, "pid", (double) ngx_pid) == NULL
         || cJSON_AddBoolToObject(producer, "running", rk != NULL) == NULL
         || cJSON_AddNumberToObject(producer, "produced",
-                                   (double) st->produced) == NULL
+                   (double) (st->produced[NGX_GEOSTREAM_PRODUCER_PROMPT]
+                             + st->produced[NGX_GEOSTREAM_PRODUCER_BATCHING]))
+           == NULL
         || cJSON_AddNumberToObject(producer, "delivered",
                                    (double) st->delivered) == NULL
         || cJSON_AddNumberToObject(producer, "failed",
