@@ -115,7 +115,6 @@ static void ngx_geostream_consumer_hand_over(ngx_geostream_consumer_t *cs,
     ngx_geostream_event_t *batch, ngx_geostream_event_t **tail);
 
 
-ngx_geostream_kafka_stats_t      ngx_geostream_kafka_stats;
 ngx_uint_t                       ngx_geostream_kafka_exiting;
 
 static ngx_geostream_worker_t    ngx_geostream_worker;
@@ -521,10 +520,10 @@ ngx_geostream_kafka_delivered(rd_kafka_t *rk, const rd_kafka_message_t *msg,
     log = opaque;
 
     if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        ngx_geostream_kafka_stats.delivered++;
+        ngx_geostream_stats_add(delivered, 1);
 
     } else {
-        ngx_geostream_kafka_stats.failed++;
+        ngx_geostream_stats_add(failed, 1);
 
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "geostream: message to topic \"%s\" not delivered: %s",
@@ -1209,12 +1208,12 @@ ngx_geostream_kafka_event(ngx_geostream_reading_t *rd,
         rd->next_offsets[msg->partition] = msg->offset + 1;
     }
 
-    (void) ngx_atomic_fetch_add(&ngx_geostream_kafka_stats.consumed, 1);
+    ngx_geostream_stats_add(consumed, 1);
 
     if (ngx_geostream_position_parse(&pos, msg->payload, msg->len, &err)
         != 0)
     {
-        (void) ngx_atomic_fetch_add(&ngx_geostream_kafka_stats.skipped, 1);
+        ngx_geostream_stats_add(skipped, 1);
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "geostream: skipped message at \"%s\" [%d] offset %O: "
                       "%s: %s", rd->name, msg->partition,

@@ -121,14 +121,25 @@ typedef struct {
 #define NGX_GEOSTREAM_PRODUCERS          2
 
 
+/*
+ * What a worker has done.  It lives in shared memory
+ * (ngx_http_geostream_stats.c), so that whichever worker answers the
+ * status location can add up the whole instance; a reload's old and new
+ * workers may share it, so every field only ever changes atomically.
+ */
 typedef struct {
     /* accepted by librdkafka, per producer (NGX_GEOSTREAM_PRODUCER_*) */
-    ngx_atomic_uint_t           produced[NGX_GEOSTREAM_PRODUCERS];
-    ngx_atomic_uint_t           delivered;   /* acknowledged by Kafka */
-    ngx_atomic_uint_t           failed;      /* refused or timed out */
-    ngx_atomic_uint_t           consumed;    /* read by the consumer */
-    ngx_atomic_uint_t           skipped;     /* not a valid position */
-} ngx_geostream_kafka_stats_t;
+    ngx_atomic_t                produced[NGX_GEOSTREAM_PRODUCERS];
+    ngx_atomic_t                delivered;   /* acknowledged by Kafka */
+    ngx_atomic_t                failed;      /* refused or timed out */
+    ngx_atomic_t                consumed;    /* read by the consumer */
+    ngx_atomic_t                skipped;     /* not a valid position */
+    ngx_atomic_t                subscribers; /* streams open now */
+    ngx_atomic_t                closed_too_slow;
+} ngx_geostream_stats_t;
+
+#define ngx_geostream_stats_add(field, n)                                     \
+    (void) ngx_atomic_fetch_add(&ngx_geostream_stats->field, n)
 
 
 /* checks every configured librdkafka property; for "nginx -t" */
@@ -176,7 +187,8 @@ ngx_geostream_event_t *ngx_geostream_event_alloc(
     ngx_geostream_event_type_e type, ngx_geostream_reading_t *rd,
     const char *name, size_t name_len, size_t data_len);
 
-extern ngx_geostream_kafka_stats_t  ngx_geostream_kafka_stats;
+/* the worker's counters: a slot of the shared zone, once the worker runs */
+extern ngx_geostream_stats_t       *ngx_geostream_stats;
 
 /* set once the worker flushes its producer on exit: requests are gone */
 extern ngx_uint_t                   ngx_geostream_kafka_exiting;

@@ -210,7 +210,7 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
         topic->nsubscribers++;
     }
 
-    ngx_http_geostream_subscribers++;
+    ngx_geostream_stats_add(subscribers, 1);
 
     cln->handler = ngx_http_geostream_sub_cleanup;
     cln->data = sub;

@@ -141,9 +141,4 @@ void ngx_http_geostream_sub_expire(ngx_event_t *ev);
 void ngx_http_geostream_sub_cleanup(void *data);
 
 
-/* the worker's streams, and those closed for being too slow */
-extern ngx_uint_t  ngx_http_geostream_subscribers;
-extern ngx_uint_t  ngx_http_geostream_too_slow;
-
-
 #endif /* _NGX_HTTP_GEOSTREAM_CONSUMER_H_INCLUDED_ */

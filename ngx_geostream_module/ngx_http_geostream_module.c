@@ -128,7 +128,7 @@ static ngx_command_t  ngx_http_geostream_commands[] = {
       NULL },
 
     { ngx_string("geostream_status"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_geostream_status,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -237,6 +237,11 @@ ngx_http_geostream_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (gmcf->kafka.brokers.len == 0) {
         return NGX_CONF_OK;
+    }
+
+    gmcf->stats_zone = ngx_http_geostream_stats_zone(cf);
+    if (gmcf->stats_zone == NULL) {
+        return NGX_CONF_ERROR;
     }
 
     return ngx_geostream_kafka_check_conf(cf, &gmcf->kafka);
@@ -415,6 +420,7 @@ ngx_http_geostream_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_geostream_loc_conf_t  *glcf = conf;
 
+    ngx_str_t                 *value;
     ngx_http_core_loc_conf_t  *clcf;
 
     if (glcf->produce || glcf->consume || glcf->status) {
@@ -422,7 +428,21 @@ ngx_http_geostream_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                "reports status";
     }
 
-    glcf->status = 1;
+    glcf->status = NGX_HTTP_GEOSTREAM_STATUS_JSON;
+
+    if (cf->args->nelts == 2) {
+        value = cf->args->elts;
+
+        if (ngx_strcmp(value[1].data, "prometheus") == 0) {
+            glcf->status = NGX_HTTP_GEOSTREAM_STATUS_PROMETHEUS;
+
+        } else if (ngx_strcmp(value[1].data, "json") != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid format \"%V\": use \"json\" or "
+                               "\"prometheus\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_geostream_status_handler;
@@ -484,6 +504,8 @@ ngx_http_geostream_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    ngx_http_geostream_stats_attach(gmcf->stats_zone);
+
     ngx_http_geostream_history_size = gmcf->history;
     ngx_http_geostream_producer_init((uint32_t) gmcf->kafka.batch_rate);
 
@@ -510,9 +532,8 @@ ngx_int_t
 ngx_http_geostream_send_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char *json, size_t len)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    ngx_buf_t  *b;
+    ngx_str_t   type = ngx_string("application/json");
 
     /* answers end with a line break, for people reading them in a shell */
     b = ngx_create_temp_buf(r->pool, len + 1);
@@ -522,14 +543,27 @@ ngx_http_geostream_send_json(ngx_http_request_t *r, ngx_uint_t status,
 
     b->last = ngx_cpymem(b->last, json, len);
     *b->last++ = LF;
+
+    return ngx_http_geostream_send(r, status, &type, b);
+}
+
+
+/* answers with the buffer's bytes: the whole body, of that type */
+ngx_int_t
+ngx_http_geostream_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_buf_t *b)
+{
+    ngx_int_t     rc;
+    ngx_chain_t   out;
+
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
     r->headers_out.status = status;
-    r->headers_out.content_length_n = len + 1;
+    r->headers_out.content_length_n = b->last - b->pos;
 
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
     r->headers_out.content_type_lowcase = NULL;
 
     rc = ngx_http_send_header(r);

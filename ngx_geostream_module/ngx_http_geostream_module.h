@@ -21,6 +21,7 @@
 typedef struct {
     ngx_geostream_kafka_conf_t  kafka;
     ngx_uint_t                  history;        /* events per topic */
+    ngx_shm_zone_t             *stats_zone;     /* the workers' counters */
 } ngx_http_geostream_main_conf_t;
 
 
@@ -32,12 +33,17 @@ typedef struct {
 #if (NGX_PCRE)
     ngx_regex_t                *topics;         /* allow-list */
 #endif
-    ngx_flag_t                  status;
+    ngx_uint_t                  status;         /* NGX_HTTP_GEOSTREAM_* */
     ngx_msec_t                  heartbeat;
     ngx_msec_t                  lifetime;
     ngx_flag_t                  detach;         /* streams leave requests */
     size_t                      backlog;
 } ngx_http_geostream_loc_conf_t;
+
+
+/* what a status location answers */
+#define NGX_HTTP_GEOSTREAM_STATUS_JSON        1
+#define NGX_HTTP_GEOSTREAM_STATUS_PROMETHEUS  2
 
 
 /* a request's state in the module */
@@ -57,6 +63,12 @@ ngx_int_t ngx_http_geostream_producer_status(cJSON *producer);
 void ngx_http_geostream_producer_delivered(const rd_kafka_message_t *msg);
 ngx_int_t ngx_http_geostream_consumer_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_geostream_status_handler(ngx_http_request_t *r);
+
+/* the instance's counters (ngx_http_geostream_stats.c) */
+ngx_shm_zone_t *ngx_http_geostream_stats_zone(ngx_conf_t *cf);
+void ngx_http_geostream_stats_attach(ngx_shm_zone_t *zone);
+void ngx_http_geostream_stats_total(ngx_shm_zone_t *zone,
+    ngx_geostream_stats_t *total);
 ngx_int_t ngx_http_geostream_error_filter_init(ngx_conf_t *cf);
 
 /* called on the event loop with each batch the consumer thread hands over */
@@ -64,11 +76,11 @@ void ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch);
 
 /* the worker's topics and subscribers, for the status location */
 cJSON *ngx_http_geostream_consumer_status(void);
-void ngx_http_geostream_consumer_counts(ngx_uint_t *subscribers,
-    ngx_uint_t *too_slow);
 
 ngx_int_t ngx_http_geostream_send_json(ngx_http_request_t *r,
     ngx_uint_t status, u_char *json, size_t len);
+ngx_int_t ngx_http_geostream_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_buf_t *b);
 ngx_int_t ngx_http_geostream_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *fmt, ...);
 ngx_int_t ngx_http_geostream_add_header(ngx_http_request_t *r, char *key,

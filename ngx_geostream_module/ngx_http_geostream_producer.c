@@ -538,7 +538,7 @@ ngx_http_geostream_produce(ngx_http_request_t *r,
             break;
         }
 
-        ngx_geostream_kafka_stats.produced[which]++;
+        ngx_geostream_stats_add(produced[which], 1);
 
         if (wait) {
             p->outstanding++;
@@ -551,11 +551,11 @@ ngx_http_geostream_produce(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_geostream_producer_status(cJSON *producer)
 {
-    ngx_atomic_uint_t      *produced;
+    ngx_atomic_t           *produced;
     ngx_geostream_route_t  *route;
 
     route = &ngx_http_geostream_route;
-    produced = ngx_geostream_kafka_stats.produced;
+    produced = ngx_geostream_stats->produced;
 
     if (cJSON_AddNumberToObject(producer, "batch_rate",
                                 (double) route->batch_rate) == NULL

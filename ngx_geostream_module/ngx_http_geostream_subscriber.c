@@ -26,10 +26,6 @@ static void ngx_http_geostream_sub_close(ngx_http_geostream_sub_t *sub,
 static void ngx_http_geostream_sub_detach(ngx_http_geostream_sub_t *sub);
 
 
-ngx_uint_t  ngx_http_geostream_subscribers;
-ngx_uint_t  ngx_http_geostream_too_slow;
-
-
 /*
  * Queues bytes for a subscriber.  Only references to shared events are
  * queued, and at most one hand-over of events at a time before the
@@ -199,7 +195,7 @@ ngx_http_geostream_sub_too_slow(ngx_http_geostream_sub_t *sub)
                   "geostream: subscriber of \"%V\" fell %uz bytes "
                   "behind (geostream_backlog), closing its stream",
                   &sub->topics, sub->backlog);
-    ngx_http_geostream_too_slow++;
+    ngx_geostream_stats_add(closed_too_slow, 1);
     ngx_http_geostream_sub_close(sub, NGX_ERROR);
 
     return 1;
@@ -737,7 +733,7 @@ ngx_http_geostream_sub_detach(ngx_http_geostream_sub_t *sub)
         m->topic->nsubscribers--;
     }
 
-    ngx_http_geostream_subscribers--;
+    ngx_geostream_stats_add(subscribers, -1);
 }
 
 
@@ -755,14 +751,4 @@ ngx_http_geostream_sub_cleanup(void *data)
     }
 
     sub->out = NULL;
-}
-
-
-/* the worker's subscribers, and the streams closed for being too slow */
-void
-ngx_http_geostream_consumer_counts(ngx_uint_t *subscribers,
-    ngx_uint_t *too_slow)
-{
-    *subscribers = ngx_http_geostream_subscribers;
-    *too_slow = ngx_http_geostream_too_slow;
 }

@@ -174,3 +174,76 @@ GET /geostream/status
     geostream_kafka_brokers $TEST_NGINX_KAFKA_BROKERS;
     geostream_kafka_batch_rate 5000000000;
 --- must_die
+
+
+
+=== TEST 12: geostream_status prometheus gives the counters in Prometheus' text format
+--- config
+    location ~ ^/producer/(?<topic>[^/]+)$ {
+        geostream_produce $topic;
+    }
+
+    location = /metrics {
+        geostream_status prometheus;
+    }
+--- request eval
+["POST /producer/t-metrics
+{\"name\":\"bus-1\",\"lat\":52.5,\"lon\":13.4}",
+"GET /metrics"]
+--- error_code eval
+[202, 200]
+--- response_body_like eval
+[qr/^\{"name":"bus-1","message_id":null,"topic":"t-metrics"\}$/,
+ qr/^# HELP geostream_produced_messages_total [^\n]+
+# TYPE geostream_produced_messages_total counter
+geostream_produced_messages_total\{producer="prompt"\} 1
+geostream_produced_messages_total\{producer="batching"\} 0
+# HELP geostream_delivered_messages_total [^\n]+
+# TYPE geostream_delivered_messages_total counter
+geostream_delivered_messages_total 1
+(?:.*\n)*geostream_failed_messages_total 0
+(?:.*\n)*# TYPE geostream_subscribers gauge
+geostream_subscribers 0
+(?:.*\n)*geostream_closed_too_slow_total 0$/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 13: the Prometheus page says its format
+--- config
+    location = /metrics {
+        geostream_status prometheus;
+    }
+--- request
+GET /metrics
+--- error_code: 200
+--- response_headers
+Content-Type: text/plain; version=0.0.4; charset=utf-8
+--- response_body_like: ^# HELP geostream_produced_messages_total
+--- no_error_log
+[error]
+
+
+
+=== TEST 14: the JSON page adds the instance's counters
+--- request eval
+["POST /producer/t-instance
+{\"name\":\"bus-1\",\"lat\":52.5,\"lon\":13.4}",
+"GET /geostream/status"]
+--- error_code eval
+[202, 200]
+--- response_body_like eval
+[qr/^\{"name":"bus-1","message_id":null,"topic":"t-instance"\}$/,
+ qr/"instance":\{"produced_prompt":1,"produced_batching":0,"delivered":1,"failed":0,"consumed":0,"skipped":0,"subscribers":0,"closed_too_slow":0\},"pid":\d+\}$/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 15: a status format other than json or prometheus is refused
+--- config
+    location = /metrics {
+        geostream_status yaml;
+    }
+--- must_die
