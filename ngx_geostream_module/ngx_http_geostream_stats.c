@@ -10,8 +10,8 @@
 #include "ngx_http_geostream_module.h"
 
 
-/* more workers than slots share them; the totals stay right */
-#define NGX_HTTP_GEOSTREAM_STATS_SLOTS  64
+/* a slot for every worker nginx can run: 128 KiB in all */
+#define NGX_HTTP_GEOSTREAM_STATS_SLOTS  NGX_MAX_PROCESSES
 
 
 /* a slot keeps to its own cache lines, so workers do not contend */
@@ -95,6 +95,7 @@ ngx_http_geostream_stats_attach(ngx_shm_zone_t *zone)
 
     slots = zone->data;
 
+    /* nginx spawns fewer processes than that; the bound costs nothing */
     ngx_geostream_stats =
         &slots[ngx_worker % NGX_HTTP_GEOSTREAM_STATS_SLOTS].stats;
 }
