@@ -13,9 +13,12 @@ static int ngx_geostream_history_partitions(ngx_geostream_history_t *h,
 
 
 int
-ngx_geostream_history_init(ngx_geostream_history_t *h, size_t capacity)
+ngx_geostream_history_init(ngx_geostream_history_t *h, size_t capacity,
+    size_t max_bytes)
 {
     memset(h, 0, sizeof(ngx_geostream_history_t));
+
+    h->max_bytes = max_bytes;
 
     if (capacity == 0) {
         return 0;
@@ -98,60 +101,87 @@ ngx_geostream_history_begin(ngx_geostream_history_t *h,
 }
 
 
-void *
-ngx_geostream_history_push(ngx_geostream_history_t *h, void *data,
-    int32_t partition, int64_t offset, int64_t timestamp, int *failed)
+static int
+ngx_geostream_history_room(const ngx_geostream_history_t *h, size_t size)
 {
-    void                           *evicted;
+    return h->count < h->capacity
+           && (h->max_bytes == 0
+               || (size <= h->max_bytes
+                   && h->bytes <= h->max_bytes - size));
+}
+
+
+/* the ring no longer holds this event: it covers what comes after it */
+static void
+ngx_geostream_history_skip(ngx_geostream_history_t *h, int32_t partition,
+    int64_t offset, int64_t timestamp)
+{
+    if (partition >= 0 && (size_t) partition < h->npartitions
+        && h->start[partition] <= offset)
+    {
+        h->start[partition] = offset + 1;
+    }
+
+    if (timestamp > h->start_time) {
+        h->start_time = timestamp;
+    }
+}
+
+
+void *
+ngx_geostream_history_evict(ngx_geostream_history_t *h, size_t size)
+{
     ngx_geostream_history_entry_t  *e;
 
-    *failed = 0;
+    if (h->count == 0 || ngx_geostream_history_room(h, size)) {
+        return NULL;
+    }
+
+    if (h->max_bytes && size > h->max_bytes) {
+        /* it will not be kept anyway: what is there stays */
+        return NULL;
+    }
+
+    e = &h->entries[h->first];
+
+    ngx_geostream_history_skip(h, e->partition, e->offset, e->timestamp);
+
+    h->first = (h->first + 1) % h->capacity;
+    h->count--;
+    h->bytes -= e->size;
+
+    return e->data;
+}
+
+
+int
+ngx_geostream_history_push(ngx_geostream_history_t *h, void *data,
+    size_t size, int32_t partition, int64_t offset, int64_t timestamp)
+{
+    ngx_geostream_history_entry_t  *e;
 
     if (partition < 0
         || ngx_geostream_history_partitions(h, (size_t) partition + 1) != 0)
     {
-        *failed = 1;
-        return NULL;
+        return -1;
     }
 
-    if (h->capacity == 0) {
-        /* no ring: it holds nothing before the next offset */
-        h->start[partition] = offset + 1;
-        h->start_time = timestamp > h->start_time ? timestamp
-                                                  : h->start_time;
-        *failed = 1;
-        return NULL;
-    }
-
-    evicted = NULL;
-
-    if (h->count == h->capacity) {
-        e = &h->entries[h->first];
-        evicted = e->data;
-
-        /* what made room is no longer held: the ring starts after it */
-        if (e->partition >= 0 && (size_t) e->partition < h->npartitions
-            && h->start[e->partition] <= e->offset)
-        {
-            h->start[e->partition] = e->offset + 1;
-        }
-
-        if (e->timestamp > h->start_time) {
-            h->start_time = e->timestamp;
-        }
-
-        h->first = (h->first + 1) % h->capacity;
-        h->count--;
+    if (!ngx_geostream_history_room(h, size)) {
+        ngx_geostream_history_skip(h, partition, offset, timestamp);
+        return -1;
     }
 
     e = &h->entries[(h->first + h->count) % h->capacity];
     e->data = data;
+    e->size = size;
     e->partition = partition;
     e->offset = offset;
     e->timestamp = timestamp;
-    h->count++;
 
-    return evicted;
+    h->count++;
+    h->bytes += size;
+
+    return 0;
 }
 
 

@@ -11,6 +11,10 @@
  * knows from which offset on it holds every event of each partition, so it
  * can tell whether it alone can resume a cursor.
  *
+ * It is bounded twice: by a number of events, and by their bytes, so that
+ * large messages cannot make a topic's history take more memory than was
+ * configured.
+ *
  * Plain C: no nginx needed, so unit tests and fuzzers reach it.  The ring
  * stores the caller's pointers and hands evicted ones back.
  */
@@ -28,6 +32,7 @@
 
 typedef struct {
     void          *data;
+    size_t         size;               /* bytes it counts for */
     int32_t        partition;
     int64_t        offset;
     int64_t        timestamp;          /* ms since the epoch */
@@ -39,6 +44,8 @@ typedef struct {
     size_t                          capacity;
     size_t                          first;       /* the oldest entry */
     size_t                          count;
+    size_t                          max_bytes;   /* 0: no bound */
+    size_t                          bytes;       /* the entries' sizes */
 
     /* per partition: every event from this offset on is in the ring */
     int64_t                        *start;
@@ -49,7 +56,9 @@ typedef struct {
 } ngx_geostream_history_t;
 
 
-int ngx_geostream_history_init(ngx_geostream_history_t *h, size_t capacity);
+/* at most "capacity" events, of at most "max_bytes" in all (0: no bound) */
+int ngx_geostream_history_init(ngx_geostream_history_t *h, size_t capacity,
+    size_t max_bytes);
 void ngx_geostream_history_free(ngx_geostream_history_t *h);
 
 /*
@@ -61,13 +70,22 @@ int ngx_geostream_history_begin(ngx_geostream_history_t *h,
     const int64_t *offsets, size_t n, int64_t now);
 
 /*
- * Appends an event.  Returns the data of the entry that made room for it
- * (the caller releases it), or NULL.  "*failed" is set when memory ran out
- * (the event is then not stored, and the ring no longer claims to hold
- * that partition's events before it).
+ * Makes room for an event of "size" bytes: while the ring has none, it
+ * removes its oldest entry and returns its data (the caller releases it);
+ * NULL once there is room, when there is nothing left to remove, or when
+ * the event is over the ring's bytes by itself (the ring then keeps what
+ * it has).  Call it until it returns NULL, then push.
  */
-void *ngx_geostream_history_push(ngx_geostream_history_t *h, void *data,
-    int32_t partition, int64_t offset, int64_t timestamp, int *failed);
+void *ngx_geostream_history_evict(ngx_geostream_history_t *h, size_t size);
+
+/*
+ * Appends an event: 0 when the ring keeps it, -1 when it does not (no
+ * room: the ring holds no events or the event alone is over its bytes; or
+ * memory ran out).  An event not kept is one the ring no longer claims to
+ * hold: it then covers that partition from the next offset on only.
+ */
+int ngx_geostream_history_push(ngx_geostream_history_t *h, void *data,
+    size_t size, int32_t partition, int64_t offset, int64_t timestamp);
 
 /* 1 when the ring holds every event after "cursor" (n partitions) */
 int ngx_geostream_history_covers(const ngx_geostream_history_t *h,

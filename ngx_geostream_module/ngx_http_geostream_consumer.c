@@ -671,7 +671,8 @@ ngx_http_geostream_topic_get(ngx_str_t *name, ngx_log_t *log)
     ngx_queue_init(&topic->replaying);
 
     if (ngx_geostream_history_init(&topic->history,
-                                   ngx_http_geostream_history_size)
+                                   ngx_http_geostream_history_size,
+                                   ngx_http_geostream_history_bytes)
         != 0)
     {
         ngx_free(topic);
@@ -760,23 +761,31 @@ ngx_http_geostream_topic_ready(ngx_http_geostream_topic_t *topic,
 }
 
 
-/* the history ring keeps a reference; what it lets go is released */
+/*
+ * The history ring keeps a reference; what it lets go is released.  An
+ * event counts for the memory it was allocated with.
+ */
 static void
 ngx_http_geostream_topic_keep(ngx_http_geostream_topic_t *topic,
     ngx_geostream_event_t *ev)
 {
-    int                     failed;
+    size_t                  size;
     ngx_geostream_event_t  *evicted;
 
-    evicted = ngx_geostream_history_push(&topic->history, ev, ev->partition,
-                                         ev->offset, ev->timestamp,
-                                         &failed);
-    if (!failed) {
-        ev->refs++;
+    size = sizeof(ngx_geostream_event_t) + ev->topic.len + 1 + ev->name.len
+           + ev->data.len;
+
+    while ((evicted = ngx_geostream_history_evict(&topic->history, size))
+           != NULL)
+    {
+        ngx_geostream_event_release(evicted);
     }
 
-    if (evicted) {
-        ngx_geostream_event_release(evicted);
+    if (ngx_geostream_history_push(&topic->history, ev, size, ev->partition,
+                                   ev->offset, ev->timestamp)
+        == 0)
+    {
+        ev->refs++;
     }
 }
 
@@ -1274,6 +1283,12 @@ ngx_http_geostream_consumer_status(void)
                                        (double) topic->nsubscribers)
                == NULL
             || cJSON_AddNumberToObject(t, "events", (double) topic->events)
+               == NULL
+            || cJSON_AddNumberToObject(t, "history",
+                                       (double) topic->history.count)
+               == NULL
+            || cJSON_AddNumberToObject(t, "history_bytes",
+                                       (double) topic->history.bytes)
                == NULL)
         {
             free(name);

@@ -12,10 +12,12 @@
 #define NGX_HTTP_GEOSTREAM_BACKLOG       (1024 * 1024)
 #define NGX_HTTP_GEOSTREAM_FLUSH         5000    /* ms */
 #define NGX_HTTP_GEOSTREAM_HISTORY       10000   /* events per topic */
+#define NGX_HTTP_GEOSTREAM_HISTORY_BYTES (64 * 1024 * 1024)
 #define NGX_HTTP_GEOSTREAM_BATCH_RATE    1000    /* messages/s a worker */
 
 
 ngx_uint_t  ngx_http_geostream_history_size;
+size_t      ngx_http_geostream_history_bytes;
 
 
 static void *ngx_http_geostream_create_main_conf(ngx_conf_t *cf);
@@ -28,6 +30,8 @@ static char *ngx_http_geostream_kafka_option(ngx_conf_t *cf,
 static char *ngx_http_geostream_location(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_geostream_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_geostream_history(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_geostream_topics(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -86,10 +90,10 @@ static ngx_command_t  ngx_http_geostream_commands[] = {
       &ngx_http_geostream_batch_rate_bounds },
 
     { ngx_string("geostream_history"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_geostream_history,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_geostream_main_conf_t, history),
+      0,
       NULL },
 
     { ngx_string("geostream_produce"),
@@ -219,6 +223,7 @@ ngx_http_geostream_create_main_conf(ngx_conf_t *cf)
     gmcf->kafka.flush_timeout = NGX_CONF_UNSET_MSEC;
     gmcf->kafka.batch_rate = NGX_CONF_UNSET;
     gmcf->history = NGX_CONF_UNSET_UINT;
+    gmcf->history_bytes = NGX_CONF_UNSET_SIZE;
 
     return gmcf;
 }
@@ -232,6 +237,8 @@ ngx_http_geostream_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(gmcf->kafka.flush_timeout,
                              NGX_HTTP_GEOSTREAM_FLUSH);
     ngx_conf_init_uint_value(gmcf->history, NGX_HTTP_GEOSTREAM_HISTORY);
+    ngx_conf_init_size_value(gmcf->history_bytes,
+                             NGX_HTTP_GEOSTREAM_HISTORY_BYTES);
     ngx_conf_init_value(gmcf->kafka.batch_rate,
                         NGX_HTTP_GEOSTREAM_BATCH_RATE);
 
@@ -451,6 +458,65 @@ ngx_http_geostream_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * geostream_history [EVENTS] [SIZE]: how many events of a topic, and how
+ * many bytes of them, each worker keeps for streams that resume; a
+ * number is a count of events, a size has a unit (k, m, g).
+ */
+static char *
+ngx_http_geostream_history(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_geostream_main_conf_t  *gmcf = conf;
+
+    u_char      last;
+    ssize_t     size;
+    ngx_int_t   n;
+    ngx_str_t  *value;
+    ngx_uint_t  i;
+
+    if (gmcf->history != NGX_CONF_UNSET_UINT
+        || gmcf->history_bytes != NGX_CONF_UNSET_SIZE)
+    {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        last = value[i].len ? value[i].data[value[i].len - 1] : '\0';
+
+        if (last >= '0' && last <= '9') {
+            n = ngx_atoi(value[i].data, value[i].len);
+
+            if (n == NGX_ERROR || gmcf->history != NGX_CONF_UNSET_UINT) {
+                goto invalid;
+            }
+
+            gmcf->history = (ngx_uint_t) n;
+            continue;
+        }
+
+        size = ngx_parse_size(&value[i]);
+
+        if (size <= 0 || gmcf->history_bytes != NGX_CONF_UNSET_SIZE) {
+            goto invalid;
+        }
+
+        gmcf->history_bytes = (size_t) size;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid value \"%V\": give a number of events "
+                       "and a size, such as \"10000 64m\"", &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
 /* geostream_topics REGEX: the topics a location may produce to or consume */
 static char *
 ngx_http_geostream_topics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -507,6 +573,7 @@ ngx_http_geostream_init_process(ngx_cycle_t *cycle)
     ngx_http_geostream_stats_attach(gmcf->stats_zone);
 
     ngx_http_geostream_history_size = gmcf->history;
+    ngx_http_geostream_history_bytes = gmcf->history_bytes;
     ngx_http_geostream_producer_init((uint32_t) gmcf->kafka.batch_rate);
 
     /*

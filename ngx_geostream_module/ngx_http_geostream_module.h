@@ -21,6 +21,7 @@
 typedef struct {
     ngx_geostream_kafka_conf_t  kafka;
     ngx_uint_t                  history;        /* events per topic */
+    size_t                      history_bytes;  /* their bytes */
     ngx_shm_zone_t             *stats_zone;     /* the workers' counters */
 } ngx_http_geostream_main_conf_t;
 
@@ -96,6 +97,7 @@ ngx_int_t ngx_http_geostream_unescape(ngx_http_request_t *r,
     ngx_str_t *value);
 
 extern ngx_uint_t  ngx_http_geostream_history_size;
+extern size_t      ngx_http_geostream_history_bytes;
 ngx_uint_t ngx_http_geostream_is_type(ngx_str_t *type, const char *mime);
 
 

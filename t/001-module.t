@@ -247,3 +247,43 @@ Content-Type: text/plain; version=0.0.4; charset=utf-8
         geostream_status yaml;
     }
 --- must_die
+
+
+
+=== TEST 16: geostream_history takes a number of events and a size, in either order
+--- http_config
+    geostream_kafka_brokers $TEST_NGINX_KAFKA_BROKERS;
+    geostream_history 64k 500;
+--- request
+GET /geostream/status
+--- error_code: 200
+--- no_error_log
+[error]
+
+
+
+=== TEST 17: geostream_history takes a size alone
+--- http_config
+    geostream_kafka_brokers $TEST_NGINX_KAFKA_BROKERS;
+    geostream_history 1m;
+--- request
+GET /geostream/status
+--- error_code: 200
+--- no_error_log
+[error]
+
+
+
+=== TEST 18: geostream_history refuses two sizes
+--- http_config
+    geostream_kafka_brokers $TEST_NGINX_KAFKA_BROKERS;
+    geostream_history 1m 2m;
+--- must_die
+
+
+
+=== TEST 19: geostream_history refuses what is neither a number nor a size
+--- http_config
+    geostream_kafka_brokers $TEST_NGINX_KAFKA_BROKERS;
+    geostream_history lots;
+--- must_die

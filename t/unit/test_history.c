@@ -56,14 +56,13 @@ test_cursors(void)
 static void
 test_ring(void)
 {
-    int                                   failed;
     void                                 *evicted;
     int64_t                               begin[2] = { 10, 20 };
     int64_t                               cursor[2];
     ngx_geostream_history_t               h;
     const ngx_geostream_history_entry_t  *e;
 
-    ok(ngx_geostream_history_init(&h, 3) == 0, "a ring of 3");
+    ok(ngx_geostream_history_init(&h, 3, 0) == 0, "a ring of 3");
     ok(ngx_geostream_history_begin(&h, begin, 2, 1000) == 0,
        "reading began at 0:10,1:20");
 
@@ -76,13 +75,17 @@ test_ring(void)
     ok(!ngx_geostream_history_covers(&h, cursor, 2),
        "but not one before it");
 
-    evicted = ngx_geostream_history_push(&h, "a", 0, 10, 1001, &failed);
-    ok(evicted == NULL && !failed, "push a");
-    ngx_geostream_history_push(&h, "b", 1, 20, 1002, &failed);
-    ngx_geostream_history_push(&h, "c", 0, 11, 1003, &failed);
-    evicted = ngx_geostream_history_push(&h, "d", 0, 12, 1004, &failed);
+    ok(ngx_geostream_history_evict(&h, 1) == NULL
+       && ngx_geostream_history_push(&h, "a", 1, 0, 10, 1001) == 0,
+       "push a");
+    ngx_geostream_history_push(&h, "b", 1, 1, 20, 1002);
+    ngx_geostream_history_push(&h, "c", 1, 0, 11, 1003);
+    evicted = ngx_geostream_history_evict(&h, 1);
     ok(evicted != NULL && strcmp(evicted, "a") == 0,
        "a full ring hands back its oldest entry");
+    ok(ngx_geostream_history_evict(&h, 1) == NULL,
+       "and then it has room");
+    ok(ngx_geostream_history_push(&h, "d", 1, 0, 12, 1004) == 0, "push d");
 
     e = ngx_geostream_history_at(&h, 0);
     ok(e && strcmp(e->data, "b") == 0 && e->partition == 1
@@ -101,7 +104,9 @@ test_ring(void)
        && ngx_geostream_history_covers_time(&h, 1001),
        "time coverage starts at the evicted event's time");
 
-    ngx_geostream_history_push(&h, "e", 2, 0, 1005, &failed);
+    ok(strcmp(ngx_geostream_history_evict(&h, 1), "b") == 0,
+       "b makes room for e");
+    ngx_geostream_history_push(&h, "e", 1, 2, 0, 1005);
     cursor[0] = 11;
     cursor[1] = 21;
     ok(ngx_geostream_history_covers(&h, cursor, 2),
@@ -114,10 +119,92 @@ test_ring(void)
 
     begin[0] = 0;
     begin[1] = 0;
-    ngx_geostream_history_init(&h, 3);
+    ngx_geostream_history_init(&h, 3, 0);
     ngx_geostream_history_begin(&h, begin, 2, 5000);
     ok(ngx_geostream_history_covers_time(&h, 0),
        "reading from offset 0 everywhere covers all time");
+    ngx_geostream_history_free(&h);
+}
+
+
+/* the ring's second bound: the bytes of its events */
+static void
+test_ring_bytes(void)
+{
+    void                                 *evicted;
+    size_t                                n;
+    int64_t                               begin[1] = { 0 };
+    int64_t                               cursor[1];
+    ngx_geostream_history_t               h;
+    const ngx_geostream_history_entry_t  *e;
+
+    ok(ngx_geostream_history_init(&h, 100, 1000) == 0,
+       "a ring of 100 events and 1000 bytes");
+    ngx_geostream_history_begin(&h, begin, 1, 1000);
+
+    ngx_geostream_history_push(&h, "a", 400, 0, 0, 1001);
+    ngx_geostream_history_push(&h, "b", 400, 0, 1, 1002);
+    ok(h.bytes == 800 && h.count == 2, "two events, 800 bytes");
+
+    evicted = ngx_geostream_history_evict(&h, 300);
+    ok(evicted != NULL && strcmp(evicted, "a") == 0,
+       "300 more bytes do not fit: the oldest goes");
+    ok(ngx_geostream_history_evict(&h, 300) == NULL, "then they fit");
+    ok(ngx_geostream_history_push(&h, "c", 300, 0, 2, 1003) == 0
+       && h.bytes == 700 && h.count == 2, "c is kept: 700 bytes");
+
+    cursor[0] = 0;
+    ok(!ngx_geostream_history_covers(&h, cursor, 1),
+       "what went for bytes is no longer covered");
+    cursor[0] = 1;
+    ok(ngx_geostream_history_covers(&h, cursor, 1),
+       "what is left is");
+
+    n = 0;
+    while ((evicted = ngx_geostream_history_evict(&h, 1000)) != NULL) {
+        n++;
+    }
+    ok(n == 2 && h.bytes == 0, "1000 bytes take the whole ring");
+    ngx_geostream_history_push(&h, "d", 1000, 0, 3, 1004);
+
+    ok(ngx_geostream_history_evict(&h, 1001) == NULL,
+       "an event over the ring's bytes by itself evicts nothing");
+    ok(ngx_geostream_history_push(&h, "e", 1001, 0, 4, 1005) == -1,
+       "and is not kept");
+    e = ngx_geostream_history_at(&h, 0);
+    ok(e && strcmp(e->data, "d") == 0 && h.count == 1,
+       "what the ring had stays");
+    cursor[0] = 3;
+    ok(!ngx_geostream_history_covers(&h, cursor, 1),
+       "a cursor before the event not kept is not covered");
+    cursor[0] = 5;
+    ok(ngx_geostream_history_covers(&h, cursor, 1),
+       "one after it is");
+    ok(!ngx_geostream_history_covers_time(&h, 1004)
+       && ngx_geostream_history_covers_time(&h, 1005),
+       "nor is its time");
+
+    ngx_geostream_history_free(&h);
+
+    ngx_geostream_history_init(&h, 1, 0);
+    ngx_geostream_history_begin(&h, begin, 1, 1000);
+    ngx_geostream_history_push(&h, "a", 1, 0, 0, 1001);
+    ok(ngx_geostream_history_push(&h, "b", 1, 0, 1, 1002) == -1,
+       "a full ring takes nothing more without eviction");
+    cursor[0] = 1;
+    ok(!ngx_geostream_history_covers(&h, cursor, 1),
+       "and no longer covers what it did not take");
+    ngx_geostream_history_free(&h);
+
+    ngx_geostream_history_init(&h, 0, 0);
+    ngx_geostream_history_begin(&h, begin, 1, 1000);
+    ok(ngx_geostream_history_evict(&h, 1) == NULL
+       && ngx_geostream_history_push(&h, "a", 1, 0, 7, 1001) == -1,
+       "a ring of no events keeps none");
+    cursor[0] = 8;
+    ok(ngx_geostream_history_covers(&h, cursor, 1)
+       && (cursor[0] = 7, !ngx_geostream_history_covers(&h, cursor, 1)),
+       "and covers only what comes after the last event");
     ngx_geostream_history_free(&h);
 }
 
@@ -189,6 +276,7 @@ main(void)
 {
     test_cursors();
     test_ring();
+    test_ring_bytes();
     test_filters();
 
     return done_testing();
