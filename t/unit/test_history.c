@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ngx_geostream_filter.h"
@@ -209,6 +210,137 @@ test_ring_bytes(void)
 }
 
 
+/*
+ * Random rings and events against what the ring must never do: hold more
+ * than its bounds, lose count of its bytes, or claim to cover a cursor
+ * whose later events it does not all hold (a stream resumed from it would
+ * miss them).  And it must keep the newest event whenever that fits.
+ */
+#define MODEL_PARTITIONS  3
+#define MODEL_EVENTS      2000
+
+typedef struct {
+    int32_t   partition;
+    int64_t   offset;
+    size_t    size;
+} model_event_t;
+
+
+static int
+model_holds(const ngx_geostream_history_t *h, const model_event_t *ev)
+{
+    size_t                                i;
+    const ngx_geostream_history_entry_t  *e;
+
+    for (i = 0; (e = ngx_geostream_history_at(h, i)) != NULL; i++) {
+        if (e->data == ev) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+model_round(unsigned seed)
+{
+    int                                   kept;
+    size_t                                capacity, max_bytes, bytes, i, k;
+    int64_t                               next[MODEL_PARTITIONS] = { 0 };
+    int64_t                               begin[MODEL_PARTITIONS] = { 0 };
+    model_event_t                        *events, *ev;
+    ngx_geostream_history_t               h;
+    const ngx_geostream_history_entry_t  *e;
+
+    srand(seed);
+
+    capacity = rand() % 9;                       /* 0 to 8 events */
+    max_bytes = (rand() % 4) ? rand() % 200 + 1 : 0;   /* 0: no bound */
+
+    events = calloc(MODEL_EVENTS, sizeof(model_event_t));
+    if (events == NULL
+        || ngx_geostream_history_init(&h, capacity, max_bytes) != 0
+        || ngx_geostream_history_begin(&h, begin, MODEL_PARTITIONS, 1) != 0)
+    {
+        free(events);
+        return 0;
+    }
+
+    for (i = 0; i < MODEL_EVENTS; i++) {
+        ev = &events[i];
+        ev->partition = rand() % MODEL_PARTITIONS;
+        ev->offset = next[ev->partition]++;
+        ev->size = rand() % 60 + 1;
+
+        while (ngx_geostream_history_evict(&h, ev->size) != NULL) {
+            /* void */
+        }
+
+        kept = (ngx_geostream_history_push(&h, ev, ev->size, ev->partition,
+                                           ev->offset, (int64_t) i + 2)
+                == 0);
+
+        /* the newest event is kept whenever it can be */
+        if (kept != (capacity > 0
+                     && (max_bytes == 0 || ev->size <= max_bytes)))
+        {
+            goto failed;
+        }
+
+        /* the bounds, and the bytes it counts */
+        bytes = 0;
+
+        for (k = 0; (e = ngx_geostream_history_at(&h, k)) != NULL; k++) {
+            bytes += e->size;
+        }
+
+        if (h.count > capacity || bytes != h.bytes
+            || (max_bytes && bytes > max_bytes))
+        {
+            goto failed;
+        }
+
+        /* whatever it claims to cover, it holds */
+        for (k = 0; k <= i; k++) {
+            if (events[k].offset >= h.start[events[k].partition]
+                && !model_holds(&h, &events[k]))
+            {
+                goto failed;
+            }
+        }
+    }
+
+    ngx_geostream_history_free(&h);
+    free(events);
+    return 1;
+
+failed:
+
+    printf("# seed %u, capacity %zu, max_bytes %zu, event %zu\n",
+           seed, capacity, max_bytes, i);
+    ngx_geostream_history_free(&h);
+    free(events);
+    return 0;
+}
+
+
+static void
+test_ring_model(void)
+{
+    unsigned  seed, passed;
+
+    passed = 0;
+
+    for (seed = 1; seed <= 200; seed++) {
+        passed += model_round(seed);
+    }
+
+    ok(passed == 200, "200 random rings of 2,000 events keep to their "
+                      "bounds and hold all they claim to cover");
+}
+
+
 static void
 test_filters(void)
 {
@@ -277,6 +409,7 @@ main(void)
     test_cursors();
     test_ring();
     test_ring_bytes();
+    test_ring_model();
     test_filters();
 
     return done_testing();
