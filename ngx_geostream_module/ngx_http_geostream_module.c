@@ -570,7 +570,7 @@ ngx_http_geostream_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    ngx_http_geostream_stats_attach(gmcf->stats_zone);
+    ngx_http_geostream_stats_attach(gmcf->stats_zone, cycle->log);
 
     ngx_http_geostream_history_size = gmcf->history;
     ngx_http_geostream_history_bytes = gmcf->history_bytes;

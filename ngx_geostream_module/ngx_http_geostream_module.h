@@ -67,7 +67,7 @@ ngx_int_t ngx_http_geostream_status_handler(ngx_http_request_t *r);
 
 /* the instance's counters (ngx_http_geostream_stats.c) */
 ngx_shm_zone_t *ngx_http_geostream_stats_zone(ngx_conf_t *cf);
-void ngx_http_geostream_stats_attach(ngx_shm_zone_t *zone);
+void ngx_http_geostream_stats_attach(ngx_shm_zone_t *zone, ngx_log_t *log);
 void ngx_http_geostream_stats_total(ngx_shm_zone_t *zone,
     ngx_geostream_stats_t *total);
 ngx_int_t ngx_http_geostream_error_filter_init(ngx_conf_t *cf);

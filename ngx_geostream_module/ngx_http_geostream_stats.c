@@ -1,31 +1,53 @@
 /*
- * The instance's counters.  Each worker counts in its own slot of a
+ * The instance's counters.  Each worker counts in a slot of its own in a
  * shared memory zone, so that whichever worker answers the status
- * location can add up the whole nginx instance (as stub_status does), and
- * a reload keeps the zone, so counters only grow while nginx runs, as
- * Prometheus expects of them.  A reload's new worker N takes the slot of
- * the old worker N, which may still be finishing: hence atomic updates.
+ * location can add up the whole nginx instance (as stub_status does).
+ * A reload keeps the zone, so the instance's counters only grow while
+ * nginx runs, as Prometheus expects of them.
+ *
+ * A slot belongs to a worker process (by pid) for as long as it lives:
+ * a reload's new workers take free slots while the old ones finish in
+ * theirs.  A starting worker retires the slots of workers that are gone,
+ * their counters added to a slot for the retired, so that a worker's own
+ * figures are its own, and a worker that crashed leaves no streams
+ * counted as open.
  */
 
 #include "ngx_http_geostream_module.h"
 
 
-/* a slot for every worker nginx can run: 128 KiB in all */
-#define NGX_HTTP_GEOSTREAM_STATS_SLOTS  NGX_MAX_PROCESSES
+/* twice as many slots as nginx spawns processes: old and new workers */
+#define NGX_HTTP_GEOSTREAM_STATS_SLOTS  (2 * NGX_MAX_PROCESSES)
 
 
 /* a slot keeps to its own cache lines, so workers do not contend */
 typedef union {
-    ngx_geostream_stats_t   stats;
-    u_char                  line[128];
+    struct {
+        ngx_atomic_t            pid;      /* its worker's; 0: free */
+        ngx_geostream_stats_t   stats;
+    } s;
+    u_char                      line[128];
 } ngx_http_geostream_stats_slot_t;
+
+
+typedef struct {
+    ngx_http_geostream_stats_slot_t  retired;  /* workers that are gone */
+    ngx_http_geostream_stats_slot_t  slots[NGX_HTTP_GEOSTREAM_STATS_SLOTS];
+} ngx_http_geostream_stats_sh_t;
+
+
+/* the counters are a row of ngx_atomic_t, whatever their names */
+#define NGX_HTTP_GEOSTREAM_COUNTERS                                           \
+    (sizeof(ngx_geostream_stats_t) / sizeof(ngx_atomic_t))
 
 
 static ngx_int_t ngx_http_geostream_stats_init_zone(ngx_shm_zone_t *zone,
     void *data);
+static void ngx_http_geostream_stats_retire(ngx_http_geostream_stats_sh_t *sh,
+    ngx_http_geostream_stats_slot_t *slot);
 
 
-/* where a process counts before it is a worker with the zone, if ever */
+/* where a process counts before it is a worker with a slot, if ever */
 static ngx_geostream_stats_t   ngx_http_geostream_stats_local;
 
 ngx_geostream_stats_t         *ngx_geostream_stats =
@@ -40,9 +62,7 @@ ngx_http_geostream_stats_zone(ngx_conf_t *cf)
     ngx_shm_zone_t  *zone;
 
     /* the slab allocator's own pages, then the slots */
-    size = 8 * ngx_pagesize
-           + NGX_HTTP_GEOSTREAM_STATS_SLOTS
-             * sizeof(ngx_http_geostream_stats_slot_t);
+    size = 8 * ngx_pagesize + sizeof(ngx_http_geostream_stats_sh_t);
 
     zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_geostream_module);
     if (zone == NULL) {
@@ -58,8 +78,8 @@ ngx_http_geostream_stats_zone(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_geostream_stats_init_zone(ngx_shm_zone_t *zone, void *data)
 {
-    ngx_slab_pool_t                  *shpool;
-    ngx_http_geostream_stats_slot_t  *slots;
+    ngx_slab_pool_t                *shpool;
+    ngx_http_geostream_stats_sh_t  *sh;
 
     if (data) {
         /* a reload: the counters go on */
@@ -74,41 +94,111 @@ ngx_http_geostream_stats_init_zone(ngx_shm_zone_t *zone, void *data)
         return NGX_OK;
     }
 
-    slots = ngx_slab_calloc(shpool, NGX_HTTP_GEOSTREAM_STATS_SLOTS
-                                    * sizeof(ngx_http_geostream_stats_slot_t));
-    if (slots == NULL) {
+    sh = ngx_slab_calloc(shpool, sizeof(ngx_http_geostream_stats_sh_t));
+    if (sh == NULL) {
         return NGX_ERROR;
     }
 
-    shpool->data = slots;
-    zone->data = slots;
+    shpool->data = sh;
+    zone->data = sh;
 
     return NGX_OK;
 }
 
 
-/* the worker counts in its slot from now on */
+/*
+ * The worker takes a free slot and counts in it from now on, after it has
+ * retired the slots of workers that are gone.
+ */
 void
-ngx_http_geostream_stats_attach(ngx_shm_zone_t *zone)
+ngx_http_geostream_stats_attach(ngx_shm_zone_t *zone, ngx_log_t *log)
 {
-    ngx_http_geostream_stats_slot_t  *slots;
+    ngx_pid_t                         pid;
+    ngx_uint_t                        i;
+    ngx_slab_pool_t                  *shpool;
+    ngx_http_geostream_stats_sh_t    *sh;
+    ngx_http_geostream_stats_slot_t  *slot, *mine;
 
-    slots = zone->data;
+    if (zone == NULL) {
+        return;
+    }
 
-    /* nginx spawns fewer processes than that; the bound costs nothing */
-    ngx_geostream_stats =
-        &slots[ngx_worker % NGX_HTTP_GEOSTREAM_STATS_SLOTS].stats;
+    sh = zone->data;
+    shpool = (ngx_slab_pool_t *) zone->shm.addr;
+    mine = NULL;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    for (i = 0; i < NGX_HTTP_GEOSTREAM_STATS_SLOTS; i++) {
+        slot = &sh->slots[i];
+        pid = (ngx_pid_t) slot->s.pid;
+
+        /* this pid's, before it is claimed: a gone worker's, pid reused */
+        if (pid != 0
+            && (pid == ngx_pid
+                || (kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH)))
+        {
+            ngx_http_geostream_stats_retire(sh, slot);
+            pid = 0;
+        }
+
+        if (pid == 0 && mine == NULL) {
+            mine = slot;
+        }
+    }
+
+    if (mine) {
+        mine->s.pid = (ngx_atomic_uint_t) ngx_pid;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (mine == NULL) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "geostream: no free slot for this worker's counters; "
+                      "the status page will not count them");
+        return;
+    }
+
+    ngx_geostream_stats = &mine->s.stats;
 }
 
 
-/* every slot's counters added up: the whole instance */
+/*
+ * A slot whose worker is gone: its counters go to the retired ones, and
+ * its streams, closed when the worker went, no longer count as open.
+ */
+static void
+ngx_http_geostream_stats_retire(ngx_http_geostream_stats_sh_t *sh,
+    ngx_http_geostream_stats_slot_t *slot)
+{
+    ngx_uint_t     f;
+    ngx_atomic_t  *from, *to;
+
+    slot->s.stats.subscribers = 0;
+
+    from = (ngx_atomic_t *) &slot->s.stats;
+    to = (ngx_atomic_t *) &sh->retired.s.stats;
+
+    for (f = 0; f < NGX_HTTP_GEOSTREAM_COUNTERS; f++) {
+        to[f] += from[f];
+        from[f] = 0;
+    }
+
+    slot->s.pid = 0;
+}
+
+
+/* every slot's counters added up, the retired ones too: the whole instance */
 void
 ngx_http_geostream_stats_total(ngx_shm_zone_t *zone,
     ngx_geostream_stats_t *total)
 {
     ngx_uint_t                        i, f;
     ngx_atomic_t                     *from, *to;
-    ngx_http_geostream_stats_slot_t  *slots;
+    ngx_slab_pool_t                  *shpool;
+    ngx_http_geostream_stats_sh_t    *sh;
+    ngx_http_geostream_stats_slot_t  *slot;
 
     ngx_memzero(total, sizeof(ngx_geostream_stats_t));
 
@@ -117,17 +207,21 @@ ngx_http_geostream_stats_total(ngx_shm_zone_t *zone,
         return;
     }
 
-    slots = zone->data;
+    sh = zone->data;
+    shpool = (ngx_slab_pool_t *) zone->shm.addr;
     to = (ngx_atomic_t *) total;
 
-    /* the counters are a row of ngx_atomic_t, whatever their names */
-    for (i = 0; i < NGX_HTTP_GEOSTREAM_STATS_SLOTS; i++) {
-        from = (ngx_atomic_t *) &slots[i].stats;
+    /* not while a slot is retired: its counts would be seen twice */
+    ngx_shmtx_lock(&shpool->mutex);
 
-        for (f = 0; f < sizeof(ngx_geostream_stats_t) / sizeof(ngx_atomic_t);
-             f++)
-        {
+    for (i = 0; i <= NGX_HTTP_GEOSTREAM_STATS_SLOTS; i++) {
+        slot = (i == 0) ? &sh->retired : &sh->slots[i - 1];
+        from = (ngx_atomic_t *) &slot->s.stats;
+
+        for (f = 0; f < NGX_HTTP_GEOSTREAM_COUNTERS; f++) {
             to[f] += from[f];
         }
     }
+
+    ngx_shmtx_unlock(&shpool->mutex);
 }

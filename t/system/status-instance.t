@@ -2,7 +2,8 @@
 # count in shared memory, so whichever worker answers, its "instance"
 # totals (and the Prometheus format, geostream_status prometheus) cover
 # every worker, and a reload keeps them, as Prometheus expects of a
-# counter.  The JSON page's other figures stay the answering worker's.
+# counter.  The JSON page's other figures stay the answering worker's own,
+# and a worker that crashed leaves no stream counted as open.
 use strict;
 use warnings;
 
@@ -166,6 +167,46 @@ for (1 .. 10) {
 is(produced(metrics()), $posted,
    'Prometheus: the new workers count on from there');
 
+%w = both_workers();
+$sum = 0;
+$sum += $_->{producer}{produced} for values %w;
+is($sum, 10, "the new workers' own counts are their own: 10");
+
 waitpid $_, 0 for @curls;
+
+# a worker that crashes with streams open: its slot is retired when the
+# master starts another, so its streams no longer count, nor are its
+# counts lost
+@curls = map {
+    curl_to_file("$Work/crash-$_.txt", '-sN',
+                 "http://127.0.0.1:$Port/consumer/$topic")
+} 1 .. 6;
+
+ok(wait_until(20, sub { (metrics()->{geostream_subscribers} // 0) == 6 }),
+   'six streams open again');
+
+%w = both_workers();
+my ($victim) = grep { $w{$_}{consumer}{subscribers} > 0 } sort keys %w;
+my $on_victim = $w{$victim}{consumer}{subscribers};
+kill 'KILL', $victim;
+
+ok(wait_until(20, sub {
+       my %now = nginx_workers();
+       keys %now == 2 && !exists $now{$victim};
+   }), "the master replaces the killed worker $victim");
+
+my %alive = map { $_ => 1 } @curls;
+ok(wait_until(20, sub {
+       for my $pid (keys %alive) {
+           delete $alive{$pid} if waitpid($pid, 1) == $pid;   # WNOHANG
+       }
+       (metrics()->{geostream_subscribers} // -1) == keys %alive;
+   }), 'Prometheus: the open streams are those still connected');
+is(scalar keys %alive, 6 - $on_victim,
+   "the killed worker's $on_victim streams are gone");
+is(produced(metrics()), $posted, "and none of its counts");
+
+kill 'TERM', keys %alive;
+waitpid $_, 0 for keys %alive;
 
 done_testing();
