@@ -114,8 +114,23 @@ ngx_http_geostream_producer_handler(ngx_http_request_t *r)
             return rc;
         }
 
-        if (ngx_http_geostream_add_header(r, "Allow", "POST") != NGX_OK) {
+        if (ngx_http_geostream_add_header(r, "Allow", "POST, OPTIONS")
+            != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (r->method == NGX_HTTP_OPTIONS) {
+            /*
+             * a browser's CORS preflight for a JSON POST from another
+             * origin: the Access-Control-* headers are the location's
+             * add_header ... always
+             */
+            r->headers_out.status = NGX_HTTP_NO_CONTENT;
+            r->header_only = 1;
+            ngx_http_clear_content_length(r);
+
+            return ngx_http_send_header(r);
         }
 
         return ngx_http_geostream_send_error(r, NGX_HTTP_NOT_ALLOWED,

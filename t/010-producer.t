@@ -184,7 +184,7 @@ Content-Type: application/json
 GET /producer/t-produce
 --- error_code: 405
 --- response_headers
-Allow: POST
+Allow: POST, OPTIONS
 Content-Type: application/json
 --- response_body
 {"error":"method_not_allowed","detail":"use POST to produce"}
@@ -458,3 +458,50 @@ Content-Type: application/json
 --- no_error_log
 [alert]
 [crit]
+
+
+
+=== TEST 31: a CORS preflight is answered 204, with the location's Access-Control headers
+--- config
+    location ~ ^/producer/(?<topic>[^/]+)$ {
+        geostream_produce $topic;
+        add_header Access-Control-Allow-Origin https://fleet.example always;
+        add_header Access-Control-Allow-Headers Content-Type always;
+    }
+--- request
+OPTIONS /producer/t-cors
+--- more_headers
+Origin: https://fleet.example
+Access-Control-Request-Method: POST
+Access-Control-Request-Headers: content-type
+--- error_code: 204
+--- response_headers
+Allow: POST, OPTIONS
+Access-Control-Allow-Origin: https://fleet.example
+Access-Control-Allow-Headers: Content-Type
+Content-Type:
+--- response_body
+--- no_error_log
+[error]
+
+
+
+=== TEST 32: the POST that follows a preflight carries the Access-Control header too
+--- config
+    location ~ ^/producer/(?<topic>[^/]+)$ {
+        geostream_produce $topic;
+        add_header Access-Control-Allow-Origin https://fleet.example always;
+    }
+--- request
+POST /producer/t-cors
+{"name":"bus-1","lat":52.5,"lon":13.4}
+--- more_headers
+Origin: https://fleet.example
+Content-Type: application/json
+--- error_code: 202
+--- response_headers
+Access-Control-Allow-Origin: https://fleet.example
+--- response_body
+{"name":"bus-1","message_id":null,"topic":"t-cors"}
+--- no_error_log
+[error]
