@@ -130,14 +130,25 @@ is($m->{geostream_delivered_messages_total}, $posted,
    'Prometheus: delivered messages');
 is($m->{geostream_failed_messages_total}, 0, 'Prometheus: none failed');
 
-# streams on both workers make one gauge
-my @curls = map {
-    curl_to_file("$Work/stream-$_.txt", '-sN',
-                 "http://127.0.0.1:$Port/consumer/$topic")
-} 1 .. 6;
+# six streams, in curls of their own: their pids, once the Prometheus
+# page counts all six open
+sub open_streams {
+    my ($name, $what) = @_;
 
-ok(wait_until(20, sub { (metrics()->{geostream_subscribers} // 0) == 6 }),
-   'Prometheus: six streams open');
+    my @pids = map {
+        curl_to_file("$Work/$name-$_.txt", '-sN',
+                     "http://127.0.0.1:$Port/consumer/$topic")
+    } 1 .. 6;
+
+    ok(wait_until(20, sub {
+           (metrics()->{geostream_subscribers} // 0) == 6
+       }), $what);
+
+    return @pids;
+}
+
+# streams on both workers make one gauge
+my @curls = open_streams('stream', 'Prometheus: six streams open');
 
 %w = both_workers();
 $sum = 0;
@@ -177,13 +188,7 @@ waitpid $_, 0 for @curls;
 # a worker that crashes with streams open: its slot is retired when the
 # master starts another, so its streams no longer count, nor are its
 # counts lost
-@curls = map {
-    curl_to_file("$Work/crash-$_.txt", '-sN',
-                 "http://127.0.0.1:$Port/consumer/$topic")
-} 1 .. 6;
-
-ok(wait_until(20, sub { (metrics()->{geostream_subscribers} // 0) == 6 }),
-   'six streams open again');
+@curls = open_streams('crash', 'six streams open again');
 
 %w = both_workers();
 my ($victim) = grep { $w{$_}{consumer}{subscribers} > 0 } sort keys %w;
