@@ -18,8 +18,12 @@ static ngx_int_t ngx_http_geostream_status_linger(cJSON *producer,
     const char *name, ngx_uint_t which);
 
 
-/* a sample of a Prometheus metric, and the counter it shows */
+/*
+ * A counter of the instance: its name in the JSON page's "instance", and
+ * the Prometheus sample that shows it.
+ */
 typedef struct {
+    const char                   *json;
     const char                   *name;
     const char                   *labels;
     const char                   *type;   /* NULL: the metric goes on */
@@ -31,42 +35,47 @@ typedef struct {
 #define ngx_http_geostream_counter(field)                                     \
     offsetof(ngx_geostream_stats_t, field)
 
+#define ngx_http_geostream_metric_value(st, m)                                \
+    (*(ngx_atomic_t *) ((u_char *) (st) + (m)->offset))
+
 static ngx_http_geostream_metric_t  ngx_http_geostream_metrics[] = {
 
-    { "geostream_produced_messages_total", "{producer=\"prompt\"}",
+    { "produced_prompt",
+      "geostream_produced_messages_total", "{producer=\"prompt\"}",
       "counter",
       "Messages that librdkafka accepted from producer locations.",
       ngx_http_geostream_counter(produced[NGX_GEOSTREAM_PRODUCER_PROMPT]) },
 
-    { "geostream_produced_messages_total", "{producer=\"batching\"}",
+    { "produced_batching",
+      "geostream_produced_messages_total", "{producer=\"batching\"}",
       NULL, NULL,
       ngx_http_geostream_counter(produced[NGX_GEOSTREAM_PRODUCER_BATCHING]) },
 
-    { "geostream_delivered_messages_total", "", "counter",
+    { "delivered", "geostream_delivered_messages_total", "", "counter",
       "Messages that Kafka acknowledged.",
       ngx_http_geostream_counter(delivered) },
 
-    { "geostream_failed_messages_total", "", "counter",
+    { "failed", "geostream_failed_messages_total", "", "counter",
       "Messages that Kafka refused or did not acknowledge in time.",
       ngx_http_geostream_counter(failed) },
 
-    { "geostream_consumed_messages_total", "", "counter",
+    { "consumed", "geostream_consumed_messages_total", "", "counter",
       "Messages read from Kafka, once for each worker that read them.",
       ngx_http_geostream_counter(consumed) },
 
-    { "geostream_skipped_messages_total", "", "counter",
+    { "skipped", "geostream_skipped_messages_total", "", "counter",
       "Messages read from Kafka that were not valid positions.",
       ngx_http_geostream_counter(skipped) },
 
-    { "geostream_subscribers", "", "gauge",
+    { "subscribers", "geostream_subscribers", "", "gauge",
       "Streams open now.",
       ngx_http_geostream_counter(subscribers) },
 
-    { "geostream_closed_too_slow_total", "", "counter",
+    { "closed_too_slow", "geostream_closed_too_slow_total", "", "counter",
       "Streams closed for falling more than geostream_backlog behind.",
       ngx_http_geostream_counter(closed_too_slow) },
 
-    { NULL, NULL, NULL, NULL, 0 }
+    { NULL, NULL, NULL, NULL, NULL, 0 }
 };
 
 
@@ -189,33 +198,22 @@ done:
 static cJSON *
 ngx_http_geostream_status_counters(ngx_geostream_stats_t *st)
 {
-    cJSON  *o;
+    cJSON                        *o;
+    ngx_http_geostream_metric_t  *m;
 
     o = cJSON_CreateObject();
     if (o == NULL) {
         return NULL;
     }
 
-    if (cJSON_AddNumberToObject(o, "produced_prompt",
-                      (double) st->produced[NGX_GEOSTREAM_PRODUCER_PROMPT])
-           == NULL
-        || cJSON_AddNumberToObject(o, "produced_batching",
-                      (double) st->produced[NGX_GEOSTREAM_PRODUCER_BATCHING])
-           == NULL
-        || cJSON_AddNumberToObject(o, "delivered", (double) st->delivered)
-           == NULL
-        || cJSON_AddNumberToObject(o, "failed", (double) st->failed) == NULL
-        || cJSON_AddNumberToObject(o, "consumed", (double) st->consumed)
-           == NULL
-        || cJSON_AddNumberToObject(o, "skipped", (double) st->skipped)
-           == NULL
-        || cJSON_AddNumberToObject(o, "subscribers",
-                                   (double) st->subscribers) == NULL
-        || cJSON_AddNumberToObject(o, "closed_too_slow",
-                                   (double) st->closed_too_slow) == NULL)
-    {
-        cJSON_Delete(o);
-        return NULL;
+    for (m = ngx_http_geostream_metrics; m->name; m++) {
+        if (cJSON_AddNumberToObject(o, m->json,
+                (double) ngx_http_geostream_metric_value(st, m))
+            == NULL)
+        {
+            cJSON_Delete(o);
+            return NULL;
+        }
     }
 
     return o;
@@ -235,7 +233,6 @@ ngx_http_geostream_status_prometheus(ngx_http_request_t *r,
     size_t                        size;
     ngx_buf_t                    *b;
     ngx_str_t                     type;
-    ngx_atomic_uint_t             value;
     ngx_http_geostream_metric_t  *m;
 
     ngx_str_set(&type, "text/plain; version=0.0.4; charset=utf-8");
@@ -266,9 +263,8 @@ ngx_http_geostream_status_prometheus(ngx_http_request_t *r,
                             m->name, m->help, m->name, m->type);
         }
 
-        value = *(ngx_atomic_t *) ((u_char *) total + m->offset);
-
-        p = ngx_sprintf(p, "%s%s %uA\n", m->name, m->labels, value);
+        p = ngx_sprintf(p, "%s%s %uA\n", m->name, m->labels,
+                        ngx_http_geostream_metric_value(total, m));
     }
 
     b->last = p;
