@@ -1292,10 +1292,13 @@ ngx_geostream_event_alloc(ngx_geostream_event_type_e type,
     ngx_geostream_reading_t *rd, const char *name, size_t name_len,
     size_t data_len)
 {
+    size_t                  size;
     ngx_geostream_event_t  *ev;
 
-    ev = malloc(sizeof(ngx_geostream_event_t) + rd->name_len + 1 + name_len
-                + data_len);
+    size = sizeof(ngx_geostream_event_t) + rd->name_len + 1 + name_len
+           + data_len;
+
+    ev = malloc(size);
     if (ev == NULL) {
         return NULL;
     }
@@ -1304,6 +1307,7 @@ ngx_geostream_event_alloc(ngx_geostream_event_type_e type,
 
     ev->type = type;
     ev->refs = 1;
+    ev->size = size;
     ev->partition = -1;
     ev->offset = -1;
 

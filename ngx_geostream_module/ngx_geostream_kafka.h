@@ -76,6 +76,7 @@ struct ngx_geostream_event_s {
     ngx_geostream_event_t      *next;
     ngx_geostream_event_type_e  type;
     ngx_uint_t                  refs;
+    size_t                      size;         /* the memory it was given */
     ngx_str_t                   topic;
     ngx_geostream_replay_t     *replay;
     int32_t                     partition;
@@ -124,8 +125,8 @@ typedef struct {
 /*
  * What a worker has done.  It lives in shared memory
  * (ngx_http_geostream_stats.c), so that whichever worker answers the
- * status location can add up the whole instance; a reload's old and new
- * workers may share it, so every field only ever changes atomically.
+ * status location can add up the whole instance; the worker's consumer
+ * thread counts too, so every field only ever changes atomically.
  */
 typedef struct {
     /* accepted by librdkafka, per producer (NGX_GEOSTREAM_PRODUCER_*) */

@@ -769,20 +769,16 @@ static void
 ngx_http_geostream_topic_keep(ngx_http_geostream_topic_t *topic,
     ngx_geostream_event_t *ev)
 {
-    size_t                  size;
     ngx_geostream_event_t  *evicted;
 
-    size = sizeof(ngx_geostream_event_t) + ev->topic.len + 1 + ev->name.len
-           + ev->data.len;
-
-    while ((evicted = ngx_geostream_history_evict(&topic->history, size))
+    while ((evicted = ngx_geostream_history_evict(&topic->history, ev->size))
            != NULL)
     {
         ngx_geostream_event_release(evicted);
     }
 
-    if (ngx_geostream_history_push(&topic->history, ev, size, ev->partition,
-                                   ev->offset, ev->timestamp)
+    if (ngx_geostream_history_push(&topic->history, ev, ev->size,
+                                   ev->partition, ev->offset, ev->timestamp)
         == 0)
     {
         ev->refs++;
