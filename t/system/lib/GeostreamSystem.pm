@@ -19,7 +19,8 @@ our @EXPORT = qw(start_broker start_nginx nginx_master nginx_workers
 
 our $Root = abs_path(dirname(__FILE__) . '/../../..');
 our $Work = tempdir('geostream-system.XXXXXX', TMPDIR => 1, CLEANUP => 1);
-our $Port = 18620;
+# GEOSTREAM_SYSTEM_PORT lets two checkouts run their system tests at once
+our $Port = $ENV{GEOSTREAM_SYSTEM_PORT} // 18620;
 
 # nginx's workers (not root) must reach their temporary files in it
 chmod 0755, $Work;
