@@ -281,3 +281,32 @@ client prematurely closed connection
 --- request
 GET /bad
 --- must_die
+
+
+
+=== TEST 17: --- init runs in package Test::Nginx::Util, as the real module evaluates it
+--- config
+    location = /package {
+        default_type text/plain;
+        alias html/package.txt;
+    }
+--- init
+open my $out, '>', html_dir() . "/package.txt" or die "cannot write: $!";
+print $out __PACKAGE__, "\n";
+close $out;
+--- request
+GET /package
+--- response_body
+Test::Nginx::Util
+
+
+
+=== TEST 18: $TEST_NGINX_* is expanded in a response_body too
+--- config
+    location = /greeting {
+        return 200 "greeting=$TEST_NGINX_SELFTEST_GREETING\n";
+    }
+--- request
+GET /greeting
+--- response_body
+greeting=$TEST_NGINX_SELFTEST_GREETING

@@ -27,7 +27,7 @@ add_response_body_check(sub {
                ? map { $json->decode($_) } grep { /\S/ } split /\n/, $sent
              : ($json->decode($sent));
 
-    my @records = kcat_records($topic, scalar @sent);
+    my @records = GeostreamTest::kcat_records($topic, scalar @sent);
     my $name = $block->name;
 
     is(scalar @records, scalar @sent, "$name - kcat reads as many records");

@@ -27,7 +27,7 @@ X-Accel-Buffering: no
 
 === TEST 2: a subscriber receives a position POSTed after it connected
 --- init
-produce_when_ready('t-sse-post',
+GeostreamTest::produce_when_ready('t-sse-post',
     '{"name":"bus-9","message_id":"m1","lat":48.85,"lon":2.35}');
 --- request
 GET /consumer/t-sse-post HTTP/1.0
@@ -49,7 +49,7 @@ $
 
 === TEST 3: a subscriber receives a position produced with kcat
 --- init
-kcat_produce_when_ready('t-sse-kcat', 'tram-3',
+GeostreamTest::kcat_produce_when_ready('t-sse-kcat', 'tram-3',
     '{"name":"tram-3","message_id":11,"lat":-1.5,"lon":36.8,"line":"T3"}');
 --- request
 GET /consumer/t-sse-kcat HTTP/1.0
@@ -71,10 +71,11 @@ $
 
 === TEST 4: a new subscriber starts at the end: earlier positions are not sent
 --- init
-kcat_produce('t-sse-latest',
+GeostreamTest::kcat_produce('t-sse-latest',
     ['old-1', '{"name":"old-1","lat":1,"lon":1}'],
     ['old-2', '{"name":"old-2","lat":2,"lon":2}']);
-produce_when_ready('t-sse-latest', '{"name":"new-1","lat":3,"lon":3}');
+GeostreamTest::produce_when_ready('t-sse-latest',
+    '{"name":"new-1","lat":3,"lon":3}');
 --- request
 GET /consumer/t-sse-latest HTTP/1.0
 --- timeout: 4
@@ -92,8 +93,10 @@ $
 
 === TEST 5: the cursor holds each partition's next offset
 --- init
-kcat_produce('t-sse-cursor', ['k', '{"name":"k","lat":1,"lon":1}']);
-kcat_produce_when_ready('t-sse-cursor', 'k', '{"name":"k","lat":2,"lon":2}');
+GeostreamTest::kcat_produce('t-sse-cursor',
+    ['k', '{"name":"k","lat":1,"lon":1}']);
+GeostreamTest::kcat_produce_when_ready('t-sse-cursor', 'k',
+    '{"name":"k","lat":2,"lon":2}');
 --- request
 GET /consumer/t-sse-cursor HTTP/1.0
 --- timeout: 4
@@ -105,8 +108,9 @@ GET /consumer/t-sse-cursor HTTP/1.0
 
 === TEST 6: messages that are not positions are skipped, the stream goes on
 --- init
-kcat_produce_when_ready('t-sse-skip', 'x', 'not json at all');
-produce_when_ready('t-sse-skip', '{"name":"after","lat":5,"lon":5}');
+GeostreamTest::kcat_produce_when_ready('t-sse-skip', 'x', 'not json at all');
+GeostreamTest::produce_when_ready('t-sse-skip',
+    '{"name":"after","lat":5,"lon":5}');
 --- request
 GET /consumer/t-sse-skip HTTP/1.0
 --- timeout: 4
@@ -166,7 +170,7 @@ Allow: GET, HEAD
 
 === TEST 10: Last-Event-ID resumes right after the cursor, from the history
 --- init
-follow_and_produce('t-resume',
+GeostreamTest::follow_and_produce('t-resume',
     map { ['k', qq({"name":"k","message_id":$_,"lat":1,"lon":2})] } 1 .. 3);
 --- request
 GET /consumer/t-resume HTTP/1.0
@@ -189,7 +193,7 @@ $
 
 === TEST 11: the last_event_id argument does the same for EventSource's first request
 --- init
-follow_and_produce('t-resume-arg',
+GeostreamTest::follow_and_produce('t-resume-arg',
     map { ['k', qq({"name":"k","message_id":$_,"lat":1,"lon":2})] } 1 .. 3);
 --- request
 GET /consumer/t-resume-arg?last_event_id=0%3A2%2C1%3A2%2C2%3A2%2C3%3A2 HTTP/1.0
@@ -208,9 +212,10 @@ $
 === TEST 12: since=beginning replays the topic, then the stream goes on live
 --- init
 # one key, so one partition: Kafka orders a partition, not a topic
-follow_and_produce('t-since-begin',
+GeostreamTest::follow_and_produce('t-since-begin',
     ['k', '{"name":"a","lat":1,"lon":2}'], ['k', '{"name":"b","lat":3,"lon":4}']);
-produce_when_ready('t-since-begin', '{"name":"c","lat":5,"lon":6}');
+GeostreamTest::produce_when_ready('t-since-begin',
+    '{"name":"c","lat":5,"lon":6}');
 --- request
 GET /consumer/t-since-begin?since=beginning HTTP/1.0
 --- timeout: 2
@@ -233,7 +238,8 @@ $
 
 === TEST 13: since=5m replays what the last five minutes brought
 --- init
-follow_and_produce('t-since-dur', ['a', '{"name":"a","lat":1,"lon":2}']);
+GeostreamTest::follow_and_produce('t-since-dur',
+    ['a', '{"name":"a","lat":1,"lon":2}']);
 --- request
 GET /consumer/t-since-dur?since=5m HTTP/1.0
 --- timeout: 1
@@ -250,7 +256,8 @@ $
 
 === TEST 14: since a time in the future replays nothing
 --- init
-follow_and_produce('t-since-ts', ['a', '{"name":"a","lat":1,"lon":2}']);
+GeostreamTest::follow_and_produce('t-since-ts',
+    ['a', '{"name":"a","lat":1,"lon":2}']);
 --- request
 GET /consumer/t-since-ts?since=4102444800000 HTTP/1.0
 --- timeout: 1
@@ -261,9 +268,11 @@ GET /consumer/t-since-ts?since=4102444800000 HTTP/1.0
 
 === TEST 15: a cursor older than the history is replayed from Kafka, then the history
 --- init
-kcat_produce('t-kafka-replay', ['a', '{"name":"old-1","lat":1,"lon":2}'],
-                               ['a', '{"name":"old-2","lat":1,"lon":2}']);
-follow_and_produce('t-kafka-replay', ['a', '{"name":"new","lat":1,"lon":2}']);
+GeostreamTest::kcat_produce('t-kafka-replay',
+    ['a', '{"name":"old-1","lat":1,"lon":2}'],
+    ['a', '{"name":"old-2","lat":1,"lon":2}']);
+GeostreamTest::follow_and_produce('t-kafka-replay',
+    ['a', '{"name":"new","lat":1,"lon":2}']);
 --- request
 GET /consumer/t-kafka-replay HTTP/1.0
 --- more_headers
@@ -285,9 +294,10 @@ $
 
 === TEST 16: a replay from Kafka continues exactly where the client's cursor stood
 --- init
-kcat_produce('t-kafka-exact',
+GeostreamTest::kcat_produce('t-kafka-exact',
     map { ['k', qq({"name":"k","message_id":$_,"lat":1,"lon":2})] } 1 .. 4);
-follow_and_produce('t-kafka-exact', ['k', '{"name":"k","message_id":5,"lat":1,"lon":2}']);
+GeostreamTest::follow_and_produce('t-kafka-exact',
+    ['k', '{"name":"k","message_id":5,"lat":1,"lon":2}']);
 --- request
 GET /consumer/t-kafka-exact?last_event_id=0:2,1:2,2:2,3:2 HTTP/1.0
 --- timeout: 2
@@ -311,7 +321,7 @@ $
 === TEST 17: bbox and name filters keep only what matches
 --- init
 # one key, so one partition: Kafka orders a partition, not a topic
-follow_and_produce('t-filter',
+GeostreamTest::follow_and_produce('t-filter',
     ['k', '{"name":"in-1","lat":52.5,"lon":13.4}'],
     ['k', '{"name":"out-1","lat":48.8,"lon":2.3}'],
     ['k', '{"name":"in-2","lat":52.6,"lon":13.5}'],
@@ -387,8 +397,8 @@ GET /consumer/t-bad-bbox?bbox=1,2,3
 
 === TEST 22: a stream of several topics gets each one's events, ids carrying every topic's cursor
 --- init
-produce_when_ready('t-multi-a', '{"name":"a1","lat":1,"lon":2}');
-produce_when_ready('t-multi-b', '{"name":"b1","lat":3,"lon":4}');
+GeostreamTest::produce_when_ready('t-multi-a', '{"name":"a1","lat":1,"lon":2}');
+GeostreamTest::produce_when_ready('t-multi-b', '{"name":"b1","lat":3,"lon":4}');
 --- request
 GET /consumer/t-multi-a,t-multi-b HTTP/1.0
 --- timeout: 3
@@ -411,9 +421,9 @@ $
 
 === TEST 23: a stream of several topics resumes from its id: exactly the rest of each topic
 --- init
-follow_and_produce('t-mres-a',
+GeostreamTest::follow_and_produce('t-mres-a',
     map { ['k', qq({"name":"a","message_id":$_,"lat":1,"lon":2})] } 1 .. 3);
-follow_and_produce('t-mres-b',
+GeostreamTest::follow_and_produce('t-mres-b',
     map { ['k', qq({"name":"b","message_id":$_,"lat":1,"lon":2})] } 1 .. 2);
 --- request
 GET /consumer/t-mres-a,t-mres-b HTTP/1.0
@@ -439,8 +449,10 @@ $
 
 === TEST 24: a topic the id does not name starts by since
 --- init
-follow_and_produce('t-mpart-a', ['k', '{"name":"a","message_id":1,"lat":1,"lon":2}']);
-follow_and_produce('t-mpart-b', ['k', '{"name":"b","message_id":1,"lat":1,"lon":2}']);
+GeostreamTest::follow_and_produce('t-mpart-a',
+    ['k', '{"name":"a","message_id":1,"lat":1,"lon":2}']);
+GeostreamTest::follow_and_produce('t-mpart-b',
+    ['k', '{"name":"b","message_id":1,"lat":1,"lon":2}']);
 --- request
 GET /consumer/t-mpart-a,t-mpart-b?since=beginning&last_event_id=t-mpart-a%3D0%3A9%2C1%3A9%2C2%3A9%2C3%3A9 HTTP/1.0
 --- timeout: 1
@@ -457,7 +469,7 @@ $
 
 === TEST 25: a stream of one topic takes an id of several, by its topic's part
 --- init
-follow_and_produce('t-mone',
+GeostreamTest::follow_and_produce('t-mone',
     map { ['k', qq({"name":"k","message_id":$_,"lat":1,"lon":2})] } 1 .. 2);
 --- request
 GET /consumer/t-mone HTTP/1.0
@@ -484,7 +496,7 @@ $
 --- request eval
 ["GET /consumer/t-x,bad:topic", "GET /consumer/t-x,t-y,t-x",
  "GET /consumer/t-x,nope", "GET /consumer/t-x,",
- "GET /consumer/" . join(',', map { "t-$_" } 1 .. 17),
+ "GET /consumer/" . CORE::join(',', map { "t-$_" } 1 .. 17),
  "GET /consumer/t-x,t-y?last_event_id=0:1,1:2",
  "GET /consumer/t-x,t-y?last_event_id=t-x=0:1;t-y"]
 --- error_code eval
@@ -536,7 +548,7 @@ tcp_nodelay
 --- init
 # The dev broker keeps at most 5 MiB a partition: six blobs of 950 kB (not
 # positions, so skipped) push the first position out of the log.
-kcat_produce('t-retention',
+GeostreamTest::kcat_produce('t-retention',
     ['k', '{"name":"gone","lat":1,"lon":2}'],
     (map { ['k', 'x' x 950_000] } 1 .. 6),
     ['k', '{"name":"kept","lat":3,"lon":4}']);

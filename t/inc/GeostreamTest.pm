@@ -10,16 +10,15 @@ package GeostreamTest;
 # standard locations.  The helpers below let a block produce a message
 # once its subscriber is connected (from "--- init"), and check what Kafka
 # holds with kcat, a client geostream did not write.
+#
+# Test::Nginx evaluates "--- init" code in its package Test::Nginx::Util,
+# not in the test file's: init code calls these helpers by their full
+# name, GeostreamTest::produce_when_ready(...), so nothing is exported.
 
 use strict;
 use warnings;
 
-use Exporter 'import';
-use Test::More;
 use Time::HiRes qw(sleep time);
-
-our @EXPORT = qw(produce_when_ready kcat_produce_when_ready kcat_produce
-                 kcat_records follow_and_produce);
 
 my $bin = __FILE__ =~ s{/[^/]+$}{}r;
 
