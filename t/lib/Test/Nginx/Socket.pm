@@ -48,6 +48,16 @@ our $NoLongString;
 our $ConfigPreamble       = '';
 our (@EnvToNginx, @BlockPreprocessors, @CleanupHandlers, @ResponseBodyChecks);
 our ($NginxVersion, $PrevConfig, $ErrLogFilePos);
+our $RandPorts = {};    # the block's $TEST_NGINX_RAND_PORT_N
+
+# TEST_NGINX_USE_VALGRIND: nginx runs under valgrind, in the foreground
+# (daemon off), as a child of ours in a process group of its own, as the
+# real module runs it.  "1" (any number) means the real module's default
+# memcheck options; anything else is the whole valgrind option string.
+our $UseValgrind            = $ENV{TEST_NGINX_USE_VALGRIND};
+our $ValgrindExitOnFirstErr = $ENV{TEST_NGINX_VALGRIND_EXIT_ON_FIRST_ERR};
+our $ChildPid;
+$DaemonEnabled = 'off' if $UseValgrind;
 
 if ($ENV{TEST_NGINX_RANDOMIZE}) {
     $ServerPort = $ServerPortForClient = gen_rand_port({})
@@ -69,10 +79,11 @@ our $PidFile    = "$LogDir/nginx.pid";
 # nginx's own stderr at start-up (shown when it fails to start).
 our $StartErrFile = "$LogDir/nginx-start.stderr";
 
-# Test files sometimes read these through the Util package.
+# The real module keeps its state and most of its API in Test::Nginx::Util
+# (and evaluates "--- init" code there): the same names are there here.
 for my $v (qw(ServerPort ServerPortForClient ServRoot HtmlDir LogDir ErrLogFile
               AccLogFile ConfFile PidFile NginxBinary NginxVersion RepeatEach
-              LogLevel Timeout))
+              LogLevel Timeout UseValgrind ChildPid TestNginxSleep))
 {
     no strict 'refs';
     *{"Test::Nginx::Util::$v"} = \${"Test::Nginx::Socket::$v"};
@@ -89,6 +100,20 @@ our @EXPORT = qw(
     add_response_body_check bail_out is_str use_hup no_nginx_manager no_diff
     filters
 );
+
+# Test::Nginx::Util's functions of the same names, for "--- init" code.
+{
+    no strict 'refs';
+    no warnings 'once';
+    for my $f (grep { !/^(?:blocks|filters|no_diff)$/ } @EXPORT,
+               qw(error_log_data access_log_data parse_time sleep_time
+                  expand_env_in_text get_nginx_version kill_process))
+    {
+        *{"Test::Nginx::Util::$f"} = \&{"Test::Nginx::Socket::$f"};
+    }
+    *Test::Nginx::Util::is_running = \&_is_running;
+    *Test::Nginx::Util::get_pid_from_pidfile = \&_pid_from_file;
+}
 
 # What Test::Base re-exports from Test::More.
 my @TestMoreExports = qw(
@@ -139,6 +164,7 @@ sub config_preamble ($)      { $ConfigPreamble = shift }
 sub no_nginx_manager ()      { $NoNginxManager = 1 }
 sub use_hup ()               { }    # HUP reload mode is not implemented
 sub no_diff                  { }
+sub sleep_time ()            { $TestNginxSleep }
 sub server_root ()           { $ServRoot }
 sub html_dir ()              { $HtmlDir }
 sub add_block_preprocessor (&) { unshift @BlockPreprocessors, shift }
@@ -352,6 +378,7 @@ sub gen_rand_port {
 sub expand_env_in_text {
     my ($text, $name, $rand_ports) = @_;
     return undef unless defined $text;
+    return $text if ref $text;    # an eval'd array or qr//
     $text =~ s{\$(TEST_NGINX_[_A-Z0-9]+)}{
         my $var = $1;
         if ($var =~ /^TEST_NGINX_RAND_PORT_[0-9]+$/) {
@@ -395,14 +422,15 @@ sub _is_running {
 }
 
 # QUIT (graceful), wait up to timeout(), then KILL the whole process group.
+# Under valgrind the process exits only once memcheck has looked for
+# leaks, which is what this wait is for (TEST_NGINX_TIMEOUT raises it).
 sub kill_process {
     my ($pid, $name) = @_;
     kill SIGQUIT, $pid;
-    my $left = $Timeout;
-    while ($left > 0 && _is_running($pid)) {
+    my $deadline = time + $Timeout;
+    while (time < $deadline && _is_running($pid)) {
         waitpid $pid, WNOHANG;
         sleep 0.02;
-        $left -= 0.02;
     }
     return unless _is_running($pid);
     warn "$name - timeout when waiting for the process $pid to exit\n";
@@ -414,11 +442,24 @@ sub kill_process {
     }
 }
 
+# nginx under valgrind writes its pid file late (or never, if it fails to
+# start): then the child we forked is the process to stop.
 sub _stop_nginx {
     my $name = shift;
-    my $pid = _pid_from_file();
+    my $pid = _pid_from_file() // $ChildPid;
     kill_process($pid, $name) if _is_running($pid);
     unlink $PidFile;
+    if (defined $ChildPid) {
+        kill_process($ChildPid, $name) if _is_running($ChildPid);
+        waitpid $ChildPid, WNOHANG;
+        undef $ChildPid;
+    }
+}
+
+# True once the nginx we forked (under valgrind) has exited.
+sub _child_gone {
+    return 0 unless defined $ChildPid;
+    return waitpid($ChildPid, WNOHANG) != 0 || !_is_running($ChildPid);
 }
 
 sub setup_server_root {
@@ -488,7 +529,8 @@ sub write_config_file {
     $main_config = expand_env_in_text($main_config, $name, $rand_ports);
     my $post_main_config =
         expand_env_in_text($block->post_main_config, $name, $rand_ports) // '';
-    my $err_log_file = $block->error_log_file || $ErrLogFile;
+    my $err_log_file = expand_env_in_text($block->error_log_file || $ErrLogFile,
+                                          $name, $rand_ports);
     my $server_name = $block->server_name // $ServerName;
     my $env = join '', map { my $v = /\s/ ? "'$_'" : $_; "env $v;\n" } @EnvToNginx;
     my $root_location = $NoRootLocation ? '' : <<"_EOC_";
@@ -498,6 +540,15 @@ sub write_config_file {
         }
 _EOC_
     my $use_events = $EventType ? "    use $EventType;\n" : '';
+    # temporary files in the server root, not where the nginx binary was
+    # configured to put them (Debian's: /var/lib/nginx)
+    my $nginx_v = `$NginxBinary -V 2>&1` // '';
+    my $temp_paths = join ' ', map { "${_}_temp_path $ServRoot/${_}_temp;" }
+        grep { $nginx_v !~ /--without-http_${_}_module/ } qw(fastcgi scgi uwsgi);
+    $temp_paths = "proxy_temp_path $ServRoot/proxy_temp; $temp_paths"
+        if $http_config !~ /\bproxy_temp_path\b/;
+    $temp_paths = "client_body_temp_path $ServRoot/client_body_temp; $temp_paths"
+        if $http_config !~ /\bclient_body_temp_path\b/;
     my $user = defined $WorkerUser ? "user $WorkerUser;\n"
              : $> == 0             ? "user root;\n"    # workers can write servroot
              : '';
@@ -519,10 +570,10 @@ $env
 $main_config
 
 http {
-    access_log $AccLogFile;
+    access_log $AccLogFile; $temp_paths
 
     default_type text/plain;
-    keepalive_timeout  68;
+    keepalive_timeout  68000ms;
 
 $http_config
 
@@ -557,11 +608,47 @@ $user
 _EOC_
 }
 
-# Runs nginx (it daemonizes); returns the wait status.  No retry loop:
-# nginx itself retries bind() for 2.5s if the port is still busy.
+# The real module's valgrind command line: TEST_NGINX_USE_VALGRIND=1 (a
+# number) gives its memcheck options and ./valgrind.suppress if there is
+# one; any other value is used as the options.
+sub _valgrind_command {
+    my $cmd = shift;
+    return "valgrind -q $UseValgrind $cmd" if $UseValgrind !~ /^\d+$/;
+    my $opts = '--tool=memcheck --leak-check=full --keep-debuginfo=yes '
+               . '--show-possibly-lost=no';
+    if ($ValgrindExitOnFirstErr) {
+        if (`valgrind --help` =~ /exit-on-first-error/) {
+            $opts .= ' --exit-on-first-error=yes --error-exitcode=1';
+        } else {
+            warn "WARNING: valgrind does not support --exit-on-first-error option\n";
+        }
+    }
+    $opts .= ' --suppressions=valgrind.suppress' if -f 'valgrind.suppress';
+    return "valgrind --num-callers=100 -q $opts --gen-suppressions=all $cmd";
+}
+
+# Runs nginx; returns the wait status (0 once forked under valgrind, whose
+# nginx stays in the foreground).  No retry loop: nginx itself retries
+# bind() for 2.5s if the port is still busy.
 sub _start_nginx {
-    system("$NginxBinary -p $ServRoot/ -c $ConfFile > /dev/null 2> $StartErrFile");
-    return $?;
+    my $name = shift;
+    my $cmd = "$NginxBinary -e $ErrLogFile -p $ServRoot/ -c $ConfFile";
+    if (!$UseValgrind) {
+        system("$cmd > /dev/null 2> $StartErrFile");
+        return $?;
+    }
+    # valgrind's report goes to our stderr, as with the real module,
+    # unless the options name a --log-file
+    $cmd = _valgrind_command($cmd);
+    warn "$name\n";
+    my $pid = fork;
+    bail_out("$name - fork() failed: $!") unless defined $pid;
+    if ($pid == 0) {
+        setpgrp;
+        exec("exec $cmd > /dev/null") or POSIX::_exit(127);
+    }
+    $ChildPid = $pid;
+    return 0;
 }
 
 sub _slurp {
@@ -615,7 +702,7 @@ sub run_test {
         return;
     }
 
-    my $rand_ports = {};
+    my $rand_ports = $RandPorts = {};
     my $config = expand_env_in_text($block->config, $name, $rand_ports);
     local $LogLevel = $block->log_level || $LogLevel;
 
@@ -657,8 +744,9 @@ sub run_test {
         $ErrLogFilePos = 0;
 
         if (defined(my $must_die = $block->must_die)) {
+            local $UseValgrind;    # the real module does the same
             for my $i (0 .. $RepeatEach - 1) {
-                my $status = _start_nginx();
+                my $status = _start_nginx($name);
                 my $exit_code = $status >> 8;
                 if ($status == -1) {
                     Test::More::fail("$name - failed to execute the nginx command line");
@@ -680,7 +768,7 @@ sub run_test {
             return;
         }
 
-        my $status = _start_nginx();
+        my $status = _start_nginx($name);
         if ($status != 0) {
             # The real module retries for 30s and then bails out of the
             # whole run; we fail this block and go on with the next one.
@@ -696,9 +784,8 @@ sub run_test {
     }
 
     if (defined(my $init = $block->init)) {
-        package main;
-        eval $init;
-        Test::Nginx::Socket::bail_out("$name - init failed: $@") if $@;
+        my $err = Test::Nginx::Util::_eval_init($init);
+        bail_out("$name - init failed: $err") if $err;
     }
 
     $ErrLogFilePos = 0;
@@ -710,6 +797,10 @@ sub run_test {
             run_test_helper($block, $i);
         }
     }
+
+    # As the real module does under valgrind: nginx stops after each
+    # block, so that what memcheck reports at exit belongs to this block.
+    _stop_nginx($name) if $UseValgrind && !$NoNginxManager;
 }
 
 sub run_test_helper {
@@ -821,7 +912,8 @@ sub _requests_from_block {
             unless ref $reqs eq 'ARRAY';
         my $all = '';
         for my $i (0 .. $#$reqs) {
-            $all .= _build_request($name, $reqs->[$i], $hdr_for->($i),
+            my $req = expand_env_in_text($reqs->[$i], $name, $RandPorts);
+            $all .= _build_request($name, $req, $hdr_for->($i),
                                    $i == $#$reqs ? 'close' : 'keep-alive');
         }
         return [[$all]];
@@ -863,7 +955,9 @@ sub _send_request {
         my $err = $!;
         # No point in waiting for an nginx that is gone (its pid file may
         # appear a moment after the foreground process exits).
-        last if $try > 3 && !$NoNginxManager && !_is_running(_pid_from_file());
+        last if $try > 3 && !$NoNginxManager
+                && (defined $ChildPid ? _child_gone()
+                                      : !_is_running(_pid_from_file()));
         my $wait = min(0.5, ($TestNginxSleep + $TestNginxSleep * $try) * $try / 2);
         warn "$name - Can't connect to $addr:$ServerPortForClient: $err\n" if $wait >= 0.5;
         sleep $wait;
@@ -1145,6 +1239,7 @@ sub check_response_body {
         if (defined $expected && !ref $expected) {
             $expected =~ s/\$ServerPort\b/$ServerPort/g;
             $expected =~ s/\$ServerPortForClient\b/$ServerPortForClient/g;
+            $expected = expand_env_in_text($expected, $name, $RandPorts);
         }
         if (ref $expected) {
             Test::More::like($content, $expected, "$name - response_body - like "
@@ -1272,6 +1367,7 @@ sub check_error_log {
         my $expected = $block->grep_error_log_out;
         bail_out("$name - No --- grep_error_log_out defined but --- grep_error_log "
                  . "is defined") unless defined $expected;
+        $expected = expand_env_in_text($expected, $name, $RandPorts);
         $expected = $expected->[$rep_idx] if ref $expected eq 'ARRAY';
         $lines ||= error_log_data() || [];
         my $matched = '';
@@ -1319,10 +1415,7 @@ sub check_access_log {
 END {
     local $?;    # keep the test exit status
     cleanup();
-    if (!$ENV{TEST_NGINX_NO_CLEAN}) {
-        my $pid = _pid_from_file();
-        kill_process($pid, 'END') if _is_running($pid);
-    }
+    _stop_nginx('END') if $UseValgrind || !$ENV{TEST_NGINX_NO_CLEAN};
     system("rm -rf $ServRoot") if $ENV{TEST_NGINX_RANDOMIZE}
                                   && $ServRoot =~ m{/t/servroot_\d+$};
 }
@@ -1350,6 +1443,17 @@ sub AUTOLOAD {
     return undef unless $self->{$key};
     my @list = @{ $self->{$key} };
     return wantarray ? @list : $list[0];
+}
+
+# ---- "--- init" code runs in Test::Nginx::Util, under strict and
+# warnings, as the real module's run_test evaluates it: it sees that
+# package's functions (html_dir(), server_port()...), not the test file's ----
+
+package Test::Nginx::Util;
+
+sub _eval_init {
+    eval $_[0];
+    return $@;
 }
 
 # ---- the "eval" filter: code runs in a package of its own, under strict,
@@ -1425,9 +1529,10 @@ Filters: norm, trim, chomp, chop, unchomp, eval, escape, regexp, array,
 join, lines, append, prepend, base64_decode, base64_encode, and functions
 defined in the test file's main package.
 
-C<$TEST_NGINX_*> is expanded in config, http_config, main_config,
-post_main_config and user_files only (not in request or more_headers),
-as in the real module.
+C<$TEST_NGINX_*> is expanded where the real module expands it: in
+config, http_config, main_config, post_main_config, user_files,
+error_log_file, pipelined_requests, a response_body string and
+grep_error_log_out (not in request or more_headers).
 
 =head2 Not supported
 
