@@ -432,7 +432,6 @@ POST /producer/t-hangup
 --- timeout: 0.3
 --- abort
 --- error_code:
---- wait: 3
 --- error_log
 message to topic "t-hangup" not delivered: Local: Message timed out
 --- no_error_log

@@ -20,6 +20,17 @@ use warnings;
 
 use Time::HiRes qw(sleep time);
 
+# TEST_NGINX_GEOSTREAM_SLOWDOWN=N says that nginx runs N times slower than
+# usual (make test-valgrind: under valgrind), so that every wait of the
+# suite is N times longer: a block's --- timeout (Test::Nginx's idle
+# timeout, after which it stops reading a stream) and the deadlines below.
+our $Slowdown = $ENV{TEST_NGINX_GEOSTREAM_SLOWDOWN} || 1;
+$Slowdown =~ /^\d+(?:\.\d+)?$/ && $Slowdown >= 1
+    or die "TEST_NGINX_GEOSTREAM_SLOWDOWN is a factor of at least 1\n";
+
+# how long the helpers wait for what they wait for
+our $Deadline = 10 * $Slowdown;
+
 my $bin = __FILE__ =~ s{/[^/]+$}{}r;
 
 our $MainConfig = 'load_module $TEST_NGINX_GEOSTREAM_MODULE;';
@@ -53,7 +64,59 @@ Test::Nginx::Socket::add_block_preprocessor(sub {
         unless defined $block->http_config;
     $block->set_value('config', $Config)
         unless defined $block->config;
+
+    # A block that expects no answer at all hangs up at its timeout on
+    # purpose, before nginx answers: that timeout is kept as it is.
+    my $hangs_up = defined $block->abort
+                   && defined $block->error_code && $block->error_code eq '';
+
+    if ($Slowdown != 1 && defined $block->timeout && !$hangs_up) {
+        $block->set_value('timeout',
+            Test::Nginx::Util::parse_time($block->timeout) * $Slowdown);
+    }
 });
+
+# Lines that a block expects in the error log may be written after its
+# answer (by the consumer thread, or when a delivery report comes): before
+# Test::Nginx reads the log, after the block's last request, wait until
+# each is there, $Deadline at most, instead of sleeping a fixed time.
+Test::Nginx::Socket::add_response_body_check(sub {
+    my ($block, $body, $req_idx, $repeated_req_idx, $dry_run) = @_;
+
+    my $pats = $block->error_log;
+    my $reqs = $block->request;
+
+    return if $dry_run || !defined $pats;
+    return if ref $reqs eq 'ARRAY' && $req_idx < $#$reqs;
+
+    wait_error_log(ref $pats ? (ref $pats eq 'ARRAY' ? @$pats : $pats)
+                             : grep { length } split /\n+/, $pats);
+});
+
+# Waits until every pattern (a substring, or a qr//) matches a line of the
+# error log; returns whether they all did in time.
+sub wait_error_log {
+    my @pats = @_;
+
+    my $file = $Test::Nginx::Util::ErrLogFile;
+    my $deadline = time + $Deadline;
+
+    while (1) {
+        my $log = '';
+
+        if (open my $in, '<', $file) {
+            local $/;
+            $log = <$in> // '';
+        }
+
+        @pats = grep { ref $_ ? $log !~ $_ : index($log, $_) < 0 } @pats;
+
+        return 1 unless @pats;
+        return 0 if time > $deadline;
+
+        sleep 0.05;
+    }
+}
 
 sub base_url {
     return 'http://127.0.0.1:' . Test::Nginx::Socket::server_port();
@@ -76,7 +139,7 @@ sub when_ready {
 
     my $line = join ' ', map { shell_quote($_) }
         "$bin/geostream-when-ready", base_url() . '/geostream/status',
-        $topic, @cmd;
+        $topic, int($Deadline + 0.5), @cmd;
 
     system("$line >/dev/null 2>&1 &") == 0
         or die "cannot start geostream-when-ready\n";
@@ -113,12 +176,12 @@ sub kcat_produce {
     }
 }
 
-# Waits (10 s at most) until the status location reports TOPIC with a
-# field matching PATTERN (e.g. '"ready":true').
+# Waits ($Deadline at most) until the status location reports TOPIC with
+# a field matching PATTERN (e.g. '"ready":true').
 sub wait_status {
     my ($topic, $pattern) = @_;
 
-    my $deadline = time + 10;
+    my $deadline = time + $Deadline;
 
     while (time < $deadline) {
         my $status = `curl -fs @{[base_url()]}/geostream/status`;
@@ -129,13 +192,13 @@ sub wait_status {
     die "topic $topic never matched $pattern\n";
 }
 
-# Makes nginx follow TOPIC (a subscriber that stays 10 s in the
-# background), then produces the records with kcat and waits until nginx
-# has dispatched them all, so that they are in its history.
+# Makes nginx follow TOPIC (a subscriber that stays in the background
+# until the deadline), then produces the records with kcat and waits until
+# nginx has dispatched them all, so that they are in its history.
 sub follow_and_produce {
     my ($topic, @records) = @_;
 
-    system('curl -s -N -m 10 ' . base_url() . "/consumer/$topic"
+    system("curl -s -N -m $Deadline " . base_url() . "/consumer/$topic"
            . ' >/dev/null 2>&1 &') == 0
         or die "cannot start a background subscriber\n";
 
@@ -145,14 +208,14 @@ sub follow_and_produce {
 }
 
 # Every record of TOPIC as [partition, offset, key, value], read with
-# kcat; waits (10 s at most) until at least WANT records are there, since
+# kcat; waits ($Deadline at most) until at least WANT records are there, since
 # delivery to Kafka may still be under way when the HTTP answer arrives.
 # The suite's broker is new for each run, so a topic holds what this run
 # produced and nothing else.
 sub kcat_records {
     my ($topic, $want) = @_;
 
-    my $deadline = time + 10;
+    my $deadline = time + $Deadline;
     my @records;
 
     while (1) {
