@@ -657,7 +657,7 @@ ngx_http_geostream_topic_get(ngx_str_t *name, ngx_log_t *log)
         return topic;
     }
 
-    /* a worker's topics live as long as the worker */
+    /* a worker's topics live until it exits */
     topic = ngx_calloc(sizeof(ngx_http_geostream_topic_t) + name->len, log);
     if (topic == NULL) {
         return NULL;
@@ -692,6 +692,50 @@ ngx_http_geostream_topic_get(ngx_str_t *name, ngx_log_t *log)
     ngx_rbtree_insert(&ngx_http_geostream_topic_tree, &topic->sn.node);
 
     return topic;
+}
+
+
+/*
+ * At worker exit, once the consumer thread has stopped: the worker's
+ * topics, with the events their histories hold.  A stream still open
+ * (nginx without a master process exits without closing its connections)
+ * keeps the references it holds to the events it was sending.
+ */
+void
+ngx_http_geostream_consumer_exit(void)
+{
+    size_t                                i;
+    ngx_queue_t                          *q;
+    ngx_http_geostream_topic_t           *topic;
+    const ngx_geostream_history_entry_t  *e;
+
+    if (ngx_http_geostream_topics.next == NULL) {
+        return;
+    }
+
+    while (!ngx_queue_empty(&ngx_http_geostream_topics)) {
+        q = ngx_queue_head(&ngx_http_geostream_topics);
+        ngx_queue_remove(q);
+
+        topic = ngx_queue_data(q, ngx_http_geostream_topic_t, queue);
+
+        for (i = 0; i < topic->history.count; i++) {
+            e = ngx_geostream_history_at(&topic->history, i);
+            ngx_geostream_event_release(e->data);
+        }
+
+        ngx_geostream_history_free(&topic->history);
+
+        if (topic->last) {
+            ngx_geostream_event_release(topic->last);
+        }
+
+        ngx_rbtree_delete(&ngx_http_geostream_topic_tree, &topic->sn.node);
+        ngx_free(topic);
+    }
+
+    /* a topic looked up from now on starts a new list */
+    ngx_http_geostream_topics.next = NULL;
 }
 
 

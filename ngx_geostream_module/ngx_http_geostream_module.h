@@ -60,6 +60,8 @@ extern ngx_module_t  ngx_http_geostream_module;
 
 ngx_int_t ngx_http_geostream_producer_handler(ngx_http_request_t *r);
 void ngx_http_geostream_producer_init(uint32_t batch_rate);
+void ngx_http_geostream_producer_stop(void);
+void ngx_http_geostream_producer_exit(void);
 ngx_int_t ngx_http_geostream_producer_status(cJSON *producer);
 void ngx_http_geostream_producer_delivered(const rd_kafka_message_t *msg);
 ngx_int_t ngx_http_geostream_consumer_handler(ngx_http_request_t *r);
@@ -77,6 +79,7 @@ void ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch);
 
 /* the worker's topics and subscribers, for the status location */
 cJSON *ngx_http_geostream_consumer_status(void);
+void ngx_http_geostream_consumer_exit(void);
 
 ngx_int_t ngx_http_geostream_send_json(ngx_http_request_t *r,
     ngx_uint_t status, u_char *json, size_t len);

@@ -102,6 +102,64 @@ ngx_http_geostream_producer_init(uint32_t batch_rate)
 }
 
 
+/*
+ * At worker exit, before its producers flush and go: the cached topics'
+ * handles are released, as librdkafka wants them destroyed before their
+ * producer.  A message still queued keeps the topic it needs, and its
+ * delivery report still carries the handle's opaque, the cached topic.
+ */
+void
+ngx_http_geostream_producer_stop(void)
+{
+    ngx_uint_t                    which;
+    ngx_rbtree_node_t            *node;
+    ngx_http_geostream_ptopic_t  *t;
+
+    if (ngx_http_geostream_ptopics.root == NULL) {
+        return;
+    }
+
+    for (node = ngx_rbtree_min(ngx_http_geostream_ptopics.root,
+                               ngx_http_geostream_ptopics.sentinel);
+         node;
+         node = ngx_rbtree_next(&ngx_http_geostream_ptopics, node))
+    {
+        t = (ngx_http_geostream_ptopic_t *) node;
+
+        for (which = 0; which < NGX_GEOSTREAM_PRODUCERS; which++) {
+            if (t->rkt[which]) {
+                rd_kafka_topic_destroy(t->rkt[which]);
+                t->rkt[which] = NULL;
+            }
+        }
+    }
+}
+
+
+/* ...and once the producers are gone, with their last reports: the topics */
+void
+ngx_http_geostream_producer_exit(void)
+{
+    ngx_rbtree_node_t  *node;
+
+    if (ngx_http_geostream_ptopics.root == NULL) {
+        return;
+    }
+
+    while (ngx_http_geostream_ptopics.root
+           != ngx_http_geostream_ptopics.sentinel)
+    {
+        node = ngx_rbtree_min(ngx_http_geostream_ptopics.root,
+                              ngx_http_geostream_ptopics.sentinel);
+        ngx_rbtree_delete(&ngx_http_geostream_ptopics, node);
+        ngx_free(node);
+    }
+
+    ngx_http_geostream_ptopics.root = NULL;
+    ngx_http_geostream_nptopics = 0;
+}
+
+
 ngx_int_t
 ngx_http_geostream_producer_handler(ngx_http_request_t *r)
 {
