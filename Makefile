@@ -3,6 +3,9 @@
 #   make run     installs what is missing, builds, and runs nginx with the
 #                module, the dev broker and a demo feed (Ctrl-C stops all)
 #   make test    installs what is missing, builds, and runs every test
+#   make test-valgrind
+#                the Test::Nginx suite with nginx under valgrind memcheck
+#                (about N minutes; not part of make test)
 #
 # NGINX_SRC=/path/to/nginx-x.y.z builds the module against another nginx
 # source tree (configured with --with-compat) instead of Debian's.
@@ -20,7 +23,7 @@ UNIT_TESTS  := $(BUILD)/unit/test_message $(BUILD)/unit/test_history \
 MODULE_SRCS := config $(wildcard ngx_geostream_module/*.[ch])
 CFLAGS_TOOL := -O2 -g -Wall -Wextra -Werror -std=gnu99
 
-.PHONY: all deps build module run test unit fuzz clean FORCE
+.PHONY: all deps build module run test test-valgrind unit fuzz clean FORCE
 
 all: build
 
@@ -84,6 +87,12 @@ run: deps build
 
 test: deps build
 	NGINX_BIN=$(NGINX_BIN) t/run-suite
+
+# t/*.t with nginx under memcheck (t/valgrind.suppress says what is not
+# ours); fails on any memcheck error or definite leak in the module
+test-valgrind: deps build
+	@command -v valgrind >/dev/null || apt-get install -y -qq valgrind
+	NGINX_BIN=$(NGINX_BIN) t/run-suite --valgrind
 
 unit: $(UNIT_TESTS)
 	prove --exec '' $(UNIT_TESTS)

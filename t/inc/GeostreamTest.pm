@@ -70,9 +70,13 @@ Test::Nginx::Socket::add_block_preprocessor(sub {
     my $hangs_up = defined $block->abort
                    && defined $block->error_code && $block->error_code eq '';
 
+    # A stream's idle timeout stays under the heartbeat (15 s by default),
+    # which would otherwise keep the stream busy for ever.
     if ($Slowdown != 1 && defined $block->timeout && !$hangs_up) {
-        $block->set_value('timeout',
-            Test::Nginx::Util::parse_time($block->timeout) * $Slowdown);
+        my $t = Test::Nginx::Util::parse_time($block->timeout);
+        my $scaled = $t * $Slowdown;
+        $scaled = $t > 14 ? $t : 14 if $scaled > 14;
+        $block->set_value('timeout', $scaled);
     }
 });
 
@@ -176,6 +180,21 @@ sub kcat_produce {
     }
 }
 
+# Waits ($Deadline at most) until nginx answers on its status location:
+# "--- init" code runs as soon as nginx is started, and nginx under
+# valgrind (not a daemon then) may not be listening yet.
+sub wait_nginx {
+    my $deadline = time + $Deadline;
+
+    until (system('curl -fs -o /dev/null ' . base_url() . '/geostream/status')
+           == 0)
+    {
+        die "nginx never answered on its status location\n"
+            if time > $deadline;
+        sleep 0.05;
+    }
+}
+
 # Waits ($Deadline at most) until the status location reports TOPIC with
 # a field matching PATTERN (e.g. '"ready":true').
 sub wait_status {
@@ -197,6 +216,8 @@ sub wait_status {
 # nginx has dispatched them all, so that they are in its history.
 sub follow_and_produce {
     my ($topic, @records) = @_;
+
+    wait_nginx();
 
     system("curl -s -N -m $Deadline " . base_url() . "/consumer/$topic"
            . ' >/dev/null 2>&1 &') == 0

@@ -1534,9 +1534,26 @@ config, http_config, main_config, post_main_config, user_files,
 error_log_file, pipelined_requests, a response_body string and
 grep_error_log_out (not in request or more_headers).
 
+C<--- init> code runs in package Test::Nginx::Util, under strict, as in
+the real module, where the Util functions (html_dir, server_port...) are.
+
+=head2 Valgrind
+
+C<TEST_NGINX_USE_VALGRIND> works as in the real module: nginx runs under
+valgrind in the foreground (C<daemon off>), a child in a process group of
+its own; C<1> means C<--tool=memcheck --leak-check=full
+--keep-debuginfo=yes --show-possibly-lost=no> (with F<./valgrind.suppress>
+if there is one), any other value is the whole option string.  nginx is
+stopped after each block, so that what memcheck reports on exit belongs
+to that block; valgrind writes to our stderr unless the options give a
+C<--log-file>.  One difference: we wait up to C<TEST_NGINX_TIMEOUT> for
+nginx to exit, so that memcheck's leak check completes, where the real
+module kills it about a second after its pid file is gone.
+C<--- must_die> blocks run without valgrind, as in the real module.
+
 =head2 Not supported
 
-HUP reload, valgrind, stap, check-leak and benchmark modes, http2/http3,
+HUP reload, stap, check-leak and benchmark modes, http2/http3,
 tcp_listen/udp_listen, request packets (arrays of arrays), skip_nginx2,
 skip_openssl, todo, shutdown_error_log, curl; a block using one of these
 sections fails rather than passing unchecked.  Differences: a block whose
