@@ -5,7 +5,7 @@
 #   make test    installs what is missing, builds, and runs every test
 #   make test-valgrind
 #                the Test::Nginx suite with nginx under valgrind memcheck
-#                (about N minutes; not part of make test)
+#                (about 6 minutes; not part of make test)
 #
 # NGINX_SRC=/path/to/nginx-x.y.z builds the module against another nginx
 # source tree (configured with --with-compat) instead of Debian's.
