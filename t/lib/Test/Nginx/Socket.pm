@@ -1548,7 +1548,8 @@ stopped after each block, so that what memcheck reports on exit belongs
 to that block; valgrind writes to our stderr unless the options give a
 C<--log-file>.  One difference: we wait up to C<TEST_NGINX_TIMEOUT> for
 nginx to exit, so that memcheck's leak check completes, where the real
-module kills it about a second after its pid file is gone.
+module kills it about a second after its pid file is gone, which can be
+before.
 C<--- must_die> blocks run without valgrind, as in the real module.
 
 =head2 Not supported
