@@ -97,8 +97,8 @@ Test::Nginx::Socket::add_response_body_check(sub {
                              : grep { length } split /\n+/, $pats);
 });
 
-# Waits until every pattern (a substring, or a qr//) matches a line of the
-# error log; returns whether they all did in time.
+# Waits until every pattern (a substring, or a qr//) is found in the error
+# log; returns whether they all were in time.
 sub wait_error_log {
     my @pats = @_;
 
