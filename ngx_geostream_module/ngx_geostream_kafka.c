@@ -19,6 +19,19 @@
 #define NGX_GEOSTREAM_METADATA_TIMEOUT   5000    /* ms */
 #define NGX_GEOSTREAM_METADATA_REFRESH   5       /* s, to notice partitions */
 #define NGX_GEOSTREAM_RETRY_UNKNOWN      1       /* s, topic not there yet */
+#define NGX_GEOSTREAM_FAILURE_KINDS      16      /* topic and reason pairs */
+
+
+/*
+ * Messages that were not delivered, counted by topic and reason and
+ * logged once a poll interval: when Kafka is away, messages expire by the
+ * thousand, and a line for each would flood the error log.
+ */
+typedef struct {
+    rd_kafka_resp_err_t         err;
+    ngx_uint_t                  count;
+    u_char                      topic[256];
+} ngx_geostream_failures_t;
 
 
 /* a topic as the consumer thread follows it; thread-only */
@@ -74,6 +87,16 @@ typedef struct {
     ngx_fd_t                    producer_notify_write;
     ngx_event_t                 poll_timer;
 
+    /*
+     * when librdkafka last said that all of a producer's brokers are
+     * down, until one of them is seen up again; 0: not down
+     */
+    ngx_msec_t                  down_since[NGX_GEOSTREAM_PRODUCERS];
+
+    ngx_geostream_failures_t    failures[NGX_GEOSTREAM_FAILURE_KINDS];
+    ngx_uint_t                  nfailures;
+    ngx_uint_t                  failures_other;  /* past the kinds above */
+
     ngx_geostream_consumer_t   *consumer;
 } ngx_geostream_worker_t;
 
@@ -92,6 +115,13 @@ static void ngx_geostream_kafka_error(rd_kafka_t *rk, int err,
     const char *reason, void *opaque);
 static void ngx_geostream_kafka_delivered(rd_kafka_t *rk,
     const rd_kafka_message_t *msg, void *opaque);
+static int ngx_geostream_kafka_stats(rd_kafka_t *rk, char *json,
+    size_t json_len, void *opaque);
+static void ngx_geostream_kafka_set_up(rd_kafka_t *rk);
+static void ngx_geostream_kafka_count_failure(const char *topic,
+    rd_kafka_resp_err_t err);
+static void ngx_geostream_kafka_log_failures(ngx_log_t *log,
+    const char *when);
 static ngx_connection_t *ngx_geostream_kafka_pipe(ngx_cycle_t *cycle,
     ngx_fd_t *write_fd, ngx_event_handler_pt handler);
 static void ngx_geostream_kafka_close_pipe(ngx_connection_t *c,
@@ -137,6 +167,13 @@ static const char  *ngx_geostream_producer_defaults[] = {
     "partitioner", "murmur2_random",
     /* a topic exists because someone made it, not because a URL named it */
     "allow.auto.create.topics", "false",
+    /*
+     * and one that Kafka says it does not have is refused after this long
+     * (librdkafka's 30 s default would first let the message time out)
+     */
+    "topic.metadata.propagation.max.ms", "2000",
+    /* the brokers' states, to see Kafka come back after an outage */
+    "statistics.interval.ms", "1000",
     NULL
 };
 
@@ -366,6 +403,7 @@ ngx_geostream_kafka_producer_new(ngx_cycle_t *cycle,
     rd_kafka_conf_set_log_cb(conf, ngx_geostream_kafka_log);
     rd_kafka_conf_set_error_cb(conf, ngx_geostream_kafka_error);
     rd_kafka_conf_set_dr_msg_cb(conf, ngx_geostream_kafka_delivered);
+    rd_kafka_conf_set_stats_cb(conf, ngx_geostream_kafka_stats);
     rd_kafka_conf_set_opaque(conf, cycle->log);
 
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
@@ -419,14 +457,45 @@ ngx_geostream_kafka_exit_process(ngx_cycle_t *cycle)
         remaining = (ngx_msec_int_t) (deadline - ngx_current_msec);
 
         rd_kafka_flush(rk, remaining > 0 ? (int) remaining : 0);
+    }
 
-        left = rd_kafka_outq_len(rk);
+    /*
+     * What is still undelivered at the deadline is given up, so that the
+     * worker goes in time even with Kafka away: purged messages get their
+     * delivery reports (counted as failed) at once, and librdkafka then
+     * has nothing left to wait for on its way out.
+     */
+    left = 0;
 
-        if (left > 0) {
-            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                          "geostream: %d kafka messages not delivered "
-                          "within geostream_kafka_flush_timeout %M",
-                          left, w->conf->flush_timeout);
+    for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
+        rk = w->producers[i];
+
+        if (rk == NULL || rd_kafka_outq_len(rk) == 0) {
+            continue;
+        }
+
+        left += rd_kafka_outq_len(rk);
+
+        (void) rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE
+                                  | RD_KAFKA_PURGE_F_INFLIGHT
+                                  | RD_KAFKA_PURGE_F_NON_BLOCKING);
+        rd_kafka_poll(rk, 0);
+    }
+
+    if (left > 0) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "geostream: %d kafka messages not delivered "
+                      "within geostream_kafka_flush_timeout %M",
+                      left, w->conf->flush_timeout);
+    }
+
+    ngx_geostream_kafka_log_failures(cycle->log, "on exit");
+
+    for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
+        rk = w->producers[i];
+
+        if (rk == NULL) {
+            continue;
         }
 
         rd_kafka_destroy(rk);
@@ -500,11 +569,22 @@ static void
 ngx_geostream_kafka_error(rd_kafka_t *rk, int err, const char *reason,
     void *opaque)
 {
-    ngx_log_t   *log;
-    ngx_uint_t   level;
+    ngx_log_t               *log;
+    ngx_uint_t               i, level;
+    ngx_geostream_worker_t  *w;
 
     log = opaque;
+    w = &ngx_geostream_worker;
     level = (err == RD_KAFKA_RESP_ERR__FATAL) ? NGX_LOG_ALERT : NGX_LOG_ERR;
+
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
+            if (w->producers[i] == rk && w->down_since[i] == 0) {
+                /* 0 means "not down": a clock at 0 counts from 1 */
+                w->down_since[i] = ngx_current_msec ? ngx_current_msec : 1;
+            }
+        }
+    }
 
     ngx_log_error(level, log, 0, "geostream: kafka %s: %s: %s",
                   rd_kafka_name(rk), rd_kafka_err2name(err), reason);
@@ -515,23 +595,173 @@ static void
 ngx_geostream_kafka_delivered(rd_kafka_t *rk, const rd_kafka_message_t *msg,
     void *opaque)
 {
-    ngx_log_t  *log;
-
-    log = opaque;
+    ngx_geostream_stats_add(in_flight, -1);
 
     if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         ngx_geostream_stats_add(delivered, 1);
+        ngx_geostream_kafka_set_up(rk);
 
     } else {
         ngx_geostream_stats_add(failed, 1);
-
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "geostream: message to topic \"%s\" not delivered: %s",
-                      rd_kafka_topic_name(msg->rkt),
-                      rd_kafka_err2str(msg->err));
+        ngx_geostream_kafka_count_failure(rd_kafka_topic_name(msg->rkt),
+                                          msg->err);
     }
 
     ngx_geostream_worker.delivered(msg);
+}
+
+
+/*
+ * librdkafka's statistics, every statistics.interval.ms: while a
+ * producer's brokers are down, they say when one of them is up again (a
+ * producer that is refused messages has no deliveries to tell it).
+ */
+static int
+ngx_geostream_kafka_stats(rd_kafka_t *rk, char *json, size_t json_len,
+    void *opaque)
+{
+    cJSON                   *stats, *brokers, *broker, *state;
+    ngx_uint_t               i;
+    ngx_geostream_worker_t  *w;
+
+    w = &ngx_geostream_worker;
+
+    for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
+        if (w->producers[i] == rk) {
+            break;
+        }
+    }
+
+    if (i == NGX_GEOSTREAM_PRODUCERS || w->down_since[i] == 0) {
+        return 0;
+    }
+
+    stats = cJSON_ParseWithLength(json, json_len);
+    brokers = cJSON_GetObjectItemCaseSensitive(stats, "brokers");
+
+    cJSON_ArrayForEach(broker, brokers) {
+        state = cJSON_GetObjectItemCaseSensitive(broker, "state");
+
+        if (cJSON_IsString(state) && ngx_strcmp(state->valuestring, "UP") == 0)
+        {
+            ngx_geostream_kafka_set_up(rk);
+            break;
+        }
+    }
+
+    cJSON_Delete(stats);
+
+    /* 0: librdkafka frees the JSON */
+    return 0;
+}
+
+
+static void
+ngx_geostream_kafka_set_up(rd_kafka_t *rk)
+{
+    ngx_uint_t               i;
+    ngx_geostream_worker_t  *w;
+
+    w = &ngx_geostream_worker;
+
+    for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
+        if (w->producers[i] == rk && w->down_since[i]) {
+            w->down_since[i] = 0;
+
+            ngx_log_error(NGX_LOG_NOTICE, w->cycle->log, 0,
+                          "geostream: kafka %s: a broker is up again",
+                          rd_kafka_name(rk));
+        }
+    }
+}
+
+
+ngx_uint_t
+ngx_geostream_kafka_unavailable(void)
+{
+    ngx_uint_t               i, running;
+    ngx_geostream_worker_t  *w;
+
+    w = &ngx_geostream_worker;
+    running = 0;
+
+    /* refused only when no producer of the worker has a broker */
+    for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
+        if (w->producers[i] == NULL) {
+            continue;
+        }
+
+        running++;
+
+        if (w->down_since[i] == 0
+            || ngx_current_msec - w->down_since[i] < w->conf->down_grace)
+        {
+            return 0;
+        }
+    }
+
+    return running > 0;
+}
+
+
+static void
+ngx_geostream_kafka_count_failure(const char *topic, rd_kafka_resp_err_t err)
+{
+    ngx_uint_t                 i;
+    ngx_geostream_worker_t    *w;
+    ngx_geostream_failures_t  *f;
+
+    w = &ngx_geostream_worker;
+
+    for (i = 0; i < w->nfailures; i++) {
+        f = &w->failures[i];
+
+        if (f->err == err && ngx_strcmp(f->topic, topic) == 0) {
+            f->count++;
+            return;
+        }
+    }
+
+    if (w->nfailures == NGX_GEOSTREAM_FAILURE_KINDS) {
+        w->failures_other++;
+        return;
+    }
+
+    f = &w->failures[w->nfailures++];
+    f->err = err;
+    f->count = 1;
+    ngx_cpystrn(f->topic, (u_char *) topic, sizeof(f->topic));
+}
+
+
+/* a line for each topic and reason since the last call */
+static void
+ngx_geostream_kafka_log_failures(ngx_log_t *log, const char *when)
+{
+    ngx_uint_t                 i;
+    ngx_geostream_worker_t    *w;
+    ngx_geostream_failures_t  *f;
+
+    w = &ngx_geostream_worker;
+
+    for (i = 0; i < w->nfailures; i++) {
+        f = &w->failures[i];
+
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "geostream: %ui messages to topic \"%s\" not "
+                      "delivered %s: %s", f->count, f->topic, when,
+                      rd_kafka_err2str(f->err));
+    }
+
+    if (w->failures_other) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "geostream: %ui more messages not delivered %s, "
+                      "to other topics or for other reasons",
+                      w->failures_other, when);
+    }
+
+    w->nfailures = 0;
+    w->failures_other = 0;
 }
 
 
@@ -650,6 +880,7 @@ ngx_geostream_kafka_poll_timer(ngx_event_t *ev)
     w = ev->data;
 
     ngx_geostream_kafka_poll(w);
+    ngx_geostream_kafka_log_failures(ev->log, "in the last second");
 
     if (!ngx_exiting) {
         ngx_add_timer(ev, NGX_GEOSTREAM_POLL_INTERVAL);

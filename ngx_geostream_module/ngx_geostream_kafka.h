@@ -103,6 +103,7 @@ typedef struct {
     ngx_array_t                *producer_options;   /* ngx_keyval_t */
     ngx_array_t                *consumer_options;   /* ngx_keyval_t */
     ngx_msec_t                  flush_timeout;
+    ngx_msec_t                  down_grace;         /* brokers down: 503 */
     ngx_int_t                   batch_rate;         /* messages/s */
     ngx_uint_t                  prompt_producer;    /* a location uses it */
     ngx_uint_t                  waiting_location;
@@ -133,6 +134,7 @@ typedef struct {
     ngx_atomic_t                produced[NGX_GEOSTREAM_PRODUCERS];
     ngx_atomic_t                delivered;   /* acknowledged by Kafka */
     ngx_atomic_t                failed;      /* refused or timed out */
+    ngx_atomic_t                in_flight;   /* accepted, no report yet */
     ngx_atomic_t                consumed;    /* read by the consumer */
     ngx_atomic_t                skipped;     /* not a valid position */
     ngx_atomic_t                subscribers; /* streams open now */
@@ -158,6 +160,12 @@ rd_kafka_t *ngx_geostream_kafka_producer(ngx_uint_t which);
 
 /* messages that the worker's producers hold, delivery reports included */
 int ngx_geostream_kafka_queued(void);
+
+/*
+ * Whether every producer of the worker has had all its brokers down for
+ * geostream_kafka_down_grace: new messages would only wait to expire.
+ */
+ngx_uint_t ngx_geostream_kafka_unavailable(void);
 
 /* asks the consumer thread (started on first use) to follow a topic */
 ngx_int_t ngx_geostream_kafka_follow(ngx_str_t *topic);

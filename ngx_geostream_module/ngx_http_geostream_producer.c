@@ -259,6 +259,25 @@ ngx_http_geostream_producer_body(ngx_http_request_t *r)
         return;
     }
 
+    if (ngx_geostream_kafka_unavailable()) {
+        /*
+         * no broker for longer than the grace: a message taken now would
+         * only wait in librdkafka until it expires, answered 2xx and lost
+         */
+        ngx_geostream_records_free(records, n);
+
+        if (ngx_http_geostream_add_header(r, "Retry-After", "1") != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_http_finalize_request(r,
+            ngx_http_geostream_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "kafka_unavailable",
+                                          "no kafka broker is reachable"));
+        return;
+    }
+
     keyp = NULL;
 
     if (glcf->key) {
@@ -554,6 +573,7 @@ ngx_http_geostream_produce(ngx_http_request_t *r,
         }
 
         ngx_geostream_stats_add(produced[which], 1);
+        ngx_geostream_stats_add(in_flight, 1);
 
         if (wait) {
             p->outstanding++;
@@ -796,6 +816,12 @@ ngx_http_geostream_kafka_status(rd_kafka_resp_err_t err, const char **code)
 
     case RD_KAFKA_RESP_ERR__QUEUE_FULL:
         *code = "queue_full";
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+
+    /* given up by a worker that stops with Kafka away */
+    case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
+    case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+        *code = "kafka_unavailable";
         return NGX_HTTP_SERVICE_UNAVAILABLE;
 
     case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
