@@ -93,6 +93,9 @@ typedef struct {
      */
     ngx_msec_t                  down_since[NGX_GEOSTREAM_PRODUCERS];
 
+    /* a stopping worker gives up on what Kafka has not taken by then */
+    ngx_msec_t                  stop_deadline;  /* 0: not set */
+
     ngx_geostream_failures_t    failures[NGX_GEOSTREAM_FAILURE_KINDS];
     ngx_uint_t                  nfailures;
     ngx_uint_t                  failures_other;  /* past the kinds above */
@@ -122,6 +125,7 @@ static void ngx_geostream_kafka_count_failure(const char *topic,
     rd_kafka_resp_err_t err);
 static void ngx_geostream_kafka_log_failures(ngx_log_t *log,
     const char *when);
+static int ngx_geostream_kafka_purge(ngx_geostream_worker_t *w);
 static ngx_connection_t *ngx_geostream_kafka_pipe(ngx_cycle_t *cycle,
     ngx_fd_t *write_fd, ngx_event_handler_pt handler);
 static void ngx_geostream_kafka_close_pipe(ngx_connection_t *c,
@@ -131,7 +135,7 @@ static void ngx_geostream_kafka_producer_notified(ngx_event_t *ev);
 static void ngx_geostream_kafka_poll_timer(ngx_event_t *ev);
 
 static ngx_int_t ngx_geostream_consumer_start(ngx_cycle_t *cycle);
-static void ngx_geostream_consumer_stop(void);
+static void ngx_geostream_consumer_stop(ngx_msec_t deadline);
 static void ngx_geostream_consumer_notified(ngx_event_t *ev);
 static void *ngx_geostream_consumer_thread(void *data);
 static void ngx_geostream_consumer_add(ngx_geostream_consumer_t *cs,
@@ -433,7 +437,15 @@ ngx_geostream_kafka_exit_process(ngx_cycle_t *cycle)
 
     w = &ngx_geostream_worker;
 
-    ngx_geostream_consumer_stop();
+    /*
+     * One deadline for all that the worker waits for on its way out; it
+     * may have been set while requests waited (stopping())
+     */
+    ngx_time_update();
+    deadline = w->stop_deadline ? w->stop_deadline
+                                : ngx_current_msec + w->conf->flush_timeout;
+
+    ngx_geostream_consumer_stop(deadline);
 
     if (w->poll_timer.timer_set) {
         ngx_del_timer(&w->poll_timer);
@@ -441,9 +453,6 @@ ngx_geostream_kafka_exit_process(ngx_cycle_t *cycle)
 
     /* what was accepted is delivered before the worker goes, within bounds */
     ngx_geostream_kafka_exiting = 1;
-
-    ngx_time_update();
-    deadline = ngx_current_msec + w->conf->flush_timeout;
 
     /* the producers deliver in parallel: each waits what is left of it */
     for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
@@ -459,28 +468,7 @@ ngx_geostream_kafka_exit_process(ngx_cycle_t *cycle)
         rd_kafka_flush(rk, remaining > 0 ? (int) remaining : 0);
     }
 
-    /*
-     * What is still undelivered at the deadline is given up, so that the
-     * worker goes in time even with Kafka away: purged messages get their
-     * delivery reports (counted as failed) at once, and librdkafka then
-     * has nothing left to wait for on its way out.
-     */
-    left = 0;
-
-    for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
-        rk = w->producers[i];
-
-        if (rk == NULL || rd_kafka_outq_len(rk) == 0) {
-            continue;
-        }
-
-        left += rd_kafka_outq_len(rk);
-
-        (void) rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE
-                                  | RD_KAFKA_PURGE_F_INFLIGHT
-                                  | RD_KAFKA_PURGE_F_NON_BLOCKING);
-        rd_kafka_poll(rk, 0);
-    }
+    left = ngx_geostream_kafka_purge(w);
 
     if (left > 0) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
@@ -506,6 +494,105 @@ ngx_geostream_kafka_exit_process(ngx_cycle_t *cycle)
                                    w->producer_notify_write);
     w->producer_notify = NULL;
     w->producer_notify_write = NGX_INVALID_FILE;
+}
+
+
+ngx_int_t
+ngx_geostream_kafka_stopping(void)
+{
+    int                      left;
+    ngx_geostream_worker_t  *w;
+
+    w = &ngx_geostream_worker;
+
+    if (w->stop_deadline == 0) {
+        w->stop_deadline = ngx_current_msec + w->conf->flush_timeout;
+        w->stop_deadline += (w->stop_deadline == 0);
+        return NGX_AGAIN;
+    }
+
+    if ((ngx_msec_int_t) (ngx_current_msec - w->stop_deadline) < 0) {
+        return NGX_AGAIN;
+    }
+
+    left = ngx_geostream_kafka_purge(w);
+
+    if (left > 0) {
+        ngx_log_error(NGX_LOG_ALERT, w->cycle->log, 0,
+                      "geostream: %d kafka messages not delivered "
+                      "within geostream_kafka_flush_timeout %M",
+                      left, w->conf->flush_timeout);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Gives up what is still undelivered, so that a stopping worker goes in
+ * time even with Kafka away: purged messages get their delivery reports
+ * (counted as failed, and answering the requests that wait for them) at
+ * once, and librdkafka then has nothing left to wait for on its way out.
+ * Returns how many messages were given up.
+ */
+static int
+ngx_geostream_kafka_purge(ngx_geostream_worker_t *w)
+{
+    int          left, n;
+    ngx_uint_t   i;
+    rd_kafka_t  *rk;
+
+    left = 0;
+
+    for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
+        rk = w->producers[i];
+
+        if (rk == NULL) {
+            continue;
+        }
+
+        n = rd_kafka_outq_len(rk);
+
+        if (n == 0) {
+            continue;
+        }
+
+        left += n;
+
+        (void) rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE
+                                  | RD_KAFKA_PURGE_F_INFLIGHT
+                                  | RD_KAFKA_PURGE_F_NON_BLOCKING);
+        rd_kafka_poll(rk, 0);
+    }
+
+    return left;
+}
+
+
+ngx_int_t
+ngx_geostream_thread_join(pthread_t thread, ngx_msec_t deadline)
+{
+    ngx_msec_int_t   left;
+    struct timespec  ts;
+
+    ngx_time_update();
+    left = (ngx_msec_int_t) (deadline - ngx_current_msec);
+
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+        return pthread_join(thread, NULL) == 0 ? NGX_OK : NGX_ERROR;
+    }
+
+    if (left > 0) {
+        ts.tv_sec += left / 1000;
+        ts.tv_nsec += (left % 1000) * 1000000;
+
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+    }
+
+    return pthread_timedjoin_np(thread, NULL, &ts) == 0 ? NGX_OK : NGX_AGAIN;
 }
 
 
@@ -1074,7 +1161,7 @@ failed:
 
 
 static void
-ngx_geostream_consumer_stop(void)
+ngx_geostream_consumer_stop(ngx_msec_t deadline)
 {
     int32_t                    p;
     ngx_geostream_event_t     *ev, *next_ev;
@@ -1091,14 +1178,26 @@ ngx_geostream_consumer_stop(void)
     }
 
     /* the replay thread hands over through the consumer: it stops first */
-    ngx_geostream_replay_stop();
+    ngx_geostream_replay_stop(deadline);
 
     pthread_mutex_lock(&cs->mutex);
     cs->stop = 1;
     pthread_mutex_unlock(&cs->mutex);
 
     rd_kafka_queue_yield(cs->queue);
-    pthread_join(cs->thread, NULL);
+
+    /*
+     * With Kafka away, the thread may be in a metadata request that takes
+     * its whole timeout: the worker does not wait past its deadline for
+     * it, and leaves the consumer as it is (the process is exiting).
+     */
+    if (ngx_geostream_thread_join(cs->thread, deadline) != NGX_OK) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "geostream: the consumer thread is still waiting "
+                      "for kafka; the worker exits without it");
+        w->consumer = NULL;
+        return;
+    }
 
     for (ft = cs->followed; ft; ft = next_ft) {
         next_ft = ft->next;

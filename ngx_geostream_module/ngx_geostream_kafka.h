@@ -19,6 +19,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include <pthread.h>
 #include <librdkafka/rdkafka.h>
 
 #include "ngx_geostream_route.h"
@@ -167,6 +168,13 @@ int ngx_geostream_kafka_queued(void);
  */
 ngx_uint_t ngx_geostream_kafka_unavailable(void);
 
+/*
+ * Called while a stopping worker waits for delivery reports: the first
+ * call starts geostream_kafka_flush_timeout, and once it is over what is
+ * still undelivered is given up (NGX_OK; NGX_AGAIN before).
+ */
+ngx_int_t ngx_geostream_kafka_stopping(void);
+
 /* asks the consumer thread (started on first use) to follow a topic */
 ngx_int_t ngx_geostream_kafka_follow(ngx_str_t *topic);
 
@@ -180,7 +188,14 @@ ngx_geostream_replay_t *ngx_geostream_replay_start(ngx_str_t *topic,
     const int64_t *from, const int64_t *to, size_t n, int64_t since,
     ngx_uint_t notify_retention, void *owner);
 void ngx_geostream_replay_free(ngx_geostream_replay_t *rp);
-void ngx_geostream_replay_stop(void);
+void ngx_geostream_replay_stop(ngx_msec_t deadline);
+
+/*
+ * Waits for a thread of the worker until "deadline" (ngx_current_msec's
+ * clock): NGX_OK once it has ended; NGX_AGAIN if it is still in a call to
+ * Kafka that does not return in time, when the exiting worker leaves it.
+ */
+ngx_int_t ngx_geostream_thread_join(pthread_t thread, ngx_msec_t deadline);
 
 rd_kafka_t *ngx_geostream_kafka_consumer_new(ngx_log_t *log,
     ngx_uint_t partition_eof);

@@ -849,11 +849,18 @@ ngx_http_geostream_kafka_status(rd_kafka_resp_err_t err, const char **code)
 /*
  * Keeps a gracefully stopping worker (reload) alive while requests wait
  * for their delivery reports, so that they get their answers; nginx exits
- * a worker once only cancelable timers are left.
+ * a worker once only cancelable timers are left.  Not for longer than
+ * geostream_kafka_flush_timeout, though: with Kafka away the reports would
+ * come only as messages expire, so then what is still undelivered is given
+ * up, and its reports answer the waiting requests.
  */
 static void
 ngx_http_geostream_hold(ngx_event_t *ev)
 {
+    if (ngx_http_geostream_waiting && ngx_exiting) {
+        (void) ngx_geostream_kafka_stopping();
+    }
+
     if (ngx_http_geostream_waiting == 0) {
         return;
     }
@@ -865,5 +872,5 @@ ngx_http_geostream_hold(ngx_event_t *ev)
     /* nginx's debug log reads a timer's data as a connection: not NULL */
     ev->data = ev;
 
-    ngx_add_timer(ev, 1000);
+    ngx_add_timer(ev, 200);
 }
