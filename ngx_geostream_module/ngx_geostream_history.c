@@ -154,6 +154,25 @@ ngx_geostream_history_evict(ngx_geostream_history_t *h, size_t size)
 }
 
 
+void *
+ngx_geostream_history_shift(ngx_geostream_history_t *h)
+{
+    ngx_geostream_history_entry_t  *e;
+
+    if (h->count == 0) {
+        return NULL;
+    }
+
+    e = &h->entries[h->first];
+
+    h->first = (h->first + 1) % h->capacity;
+    h->count--;
+    h->bytes -= e->size;
+
+    return e->data;
+}
+
+
 int
 ngx_geostream_history_push(ngx_geostream_history_t *h, void *data,
     size_t size, int32_t partition, int64_t offset, int64_t timestamp)

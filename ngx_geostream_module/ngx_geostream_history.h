@@ -87,6 +87,13 @@ void *ngx_geostream_history_evict(ngx_geostream_history_t *h, size_t size);
 int ngx_geostream_history_push(ngx_geostream_history_t *h, void *data,
     size_t size, int32_t partition, int64_t offset, int64_t timestamp);
 
+/*
+ * Removes the oldest entry and returns its data (the caller releases it);
+ * NULL when the ring is empty.  To empty a ring whose events no longer
+ * follow on from what comes next (a partition's log that was reset).
+ */
+void *ngx_geostream_history_shift(ngx_geostream_history_t *h);
+
 /* 1 when the ring holds every event after "cursor" (n partitions) */
 int ngx_geostream_history_covers(const ngx_geostream_history_t *h,
     const int64_t *cursor, size_t n);

@@ -21,6 +21,15 @@
 #define NGX_GEOSTREAM_RETRY_UNKNOWN      1       /* s, topic not there yet */
 #define NGX_GEOSTREAM_FAILURE_KINDS      16      /* topic and reason pairs */
 
+/*
+ * The event streams get when a partition's log no longer has the reader's
+ * position: "reset" (its end is before it) or "retention" (its start is
+ * after it).  Topic names are [a-zA-Z0-9._-]: nothing to escape.
+ */
+#define NGX_GEOSTREAM_RESET_EVENT                                             \
+    "id: %.*s\nevent: %s\ndata: {\"reason\":\"%s\",\"topic\":\"%s\","       \
+    "\"partition\":%d,\"offset\":%lld,\"previous\":%lld}\n\n"
+
 
 /*
  * Messages that were not delivered, counted by topic and reason and
@@ -69,6 +78,8 @@ typedef struct {
 
     /* thread-only */
     ngx_geostream_followed_t   *followed;
+    char                       *cluster;        /* Kafka's cluster id */
+    ngx_uint_t                  brokers_down;   /* since the last check */
 
     /* event-loop-only */
     ngx_connection_t           *notify;
@@ -143,6 +154,16 @@ static void ngx_geostream_consumer_add(ngx_geostream_consumer_t *cs,
 static void ngx_geostream_consumer_refresh(ngx_geostream_consumer_t *cs,
     ngx_geostream_followed_t *ft, ngx_geostream_event_t ***tail);
 
+static ngx_geostream_event_t *ngx_geostream_consumer_reset(
+    ngx_geostream_consumer_t *cs, rd_kafka_message_t *msg);
+static ngx_geostream_event_t *ngx_geostream_consumer_restart(
+    ngx_geostream_consumer_t *cs, ngx_geostream_followed_t *ft, int32_t p,
+    int64_t offset, int64_t was, const char *what);
+static ngx_uint_t ngx_geostream_consumer_new_cluster(
+    ngx_geostream_consumer_t *cs);
+static void ngx_geostream_consumer_rewind(ngx_geostream_consumer_t *cs,
+    ngx_geostream_event_t ***tail);
+static void ngx_geostream_consumer_back(ngx_geostream_consumer_t *cs);
 static size_t ngx_geostream_consumer_cursor(ngx_geostream_reading_t *rd,
     u_char **cursor);
 static void ngx_geostream_consumer_hand_over(ngx_geostream_consumer_t *cs,
@@ -665,6 +686,11 @@ ngx_geostream_kafka_error(rd_kafka_t *rk, int err, const char *reason,
     level = (err == RD_KAFKA_RESP_ERR__FATAL) ? NGX_LOG_ALERT : NGX_LOG_ERR;
 
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        /* served on the consumer thread by its rd_kafka_poll() */
+        if (w->consumer && w->consumer->rk == rk) {
+            w->consumer->brokers_down = 1;
+        }
+
         for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
             if (w->producers[i] == rk && w->down_since[i] == 0) {
                 /* 0 means "not down": a clock at 0 counts from 1 */
@@ -1222,6 +1248,7 @@ ngx_geostream_consumer_stop(ngx_msec_t deadline)
         free(ev);
     }
 
+    free(cs->cluster);
     rd_kafka_queue_destroy(cs->queue);
     rd_kafka_destroy(cs->rk);
 
@@ -1328,6 +1355,23 @@ ngx_geostream_consumer_thread(void *data)
         n = ngx_geostream_kafka_consume(cs->queue, NGX_GEOSTREAM_CONSUME_WAIT,
                                         msgs, NGX_GEOSTREAM_CONSUME_BATCH);
 
+        /* an outage that began before this batch came is known now */
+        rd_kafka_poll(cs->rk, 0);
+
+        if (cs->brokers_down) {
+            ngx_geostream_consumer_back(cs);
+        }
+
+        if (n > 0 && ngx_geostream_consumer_new_cluster(cs)) {
+            /* this batch may be of the new logs: they are read from 0 */
+            for (i = 0; i < n; i++) {
+                rd_kafka_message_destroy(msgs[i]);
+            }
+
+            ngx_geostream_consumer_rewind(cs, &tail);
+            n = 0;
+        }
+
         for (i = 0; i < n; i++) {
             ev = NULL;
 
@@ -1338,6 +1382,10 @@ ngx_geostream_consumer_thread(void *data)
                         break;
                     }
                 }
+
+            } else if (msgs[i]->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET)
+            {
+                ev = ngx_geostream_consumer_reset(cs, msgs[i]);
 
             } else if (msgs[i]->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
@@ -1367,6 +1415,8 @@ static void
 ngx_geostream_consumer_add(ngx_geostream_consumer_t *cs,
     ngx_geostream_follow_t *f, ngx_geostream_event_t ***tail)
 {
+    char                       errstr[512];
+    rd_kafka_topic_conf_t     *tconf;
     ngx_geostream_followed_t  *ft;
 
     for (ft = cs->followed; ft; ft = ft->next) {
@@ -1384,7 +1434,23 @@ ngx_geostream_consumer_add(ngx_geostream_consumer_t *cs,
 
     ft->rd.name = strdup(f->name);
     ft->rd.name_len = f->len;
-    ft->rkt = rd_kafka_topic_new(cs->rk, f->name, NULL);
+
+    /*
+     * A position that the partition's log no longer has is an error that
+     * the thread handles (ngx_geostream_consumer_reset()), so that streams
+     * are told, whatever auto.offset.reset the configuration gives.
+     */
+    tconf = rd_kafka_default_topic_conf_dup(cs->rk);
+    if (tconf != NULL
+        && rd_kafka_topic_conf_set(tconf, "auto.offset.reset", "error",
+                                   errstr, sizeof(errstr))
+           != RD_KAFKA_CONF_OK)
+    {
+        rd_kafka_topic_conf_destroy(tconf);
+        tconf = NULL;
+    }
+
+    ft->rkt = rd_kafka_topic_new(cs->rk, f->name, tconf);
 
     if (ft->rd.name == NULL || ft->rkt == NULL) {
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
@@ -1398,6 +1464,208 @@ ngx_geostream_consumer_add(ngx_geostream_consumer_t *cs,
     cs->followed = ft;
 
     ngx_geostream_consumer_refresh(cs, ft, tail);
+}
+
+
+/*
+ * A partition's log does not have the position reading was at (offset out
+ * of range): its end is before it (the topic was deleted and made again,
+ * or a broker lost its data) or its start is after it (retention passed
+ * it).  Reading goes on from the log's start, and every stream of the
+ * topic gets an event that says so, with the cursor from then on.
+ */
+static ngx_geostream_event_t *
+ngx_geostream_consumer_reset(ngx_geostream_consumer_t *cs,
+    rd_kafka_message_t *msg)
+{
+    int32_t                    p;
+    int64_t                    low, high, was;
+    const char                *what;
+    rd_kafka_resp_err_t        err;
+    ngx_geostream_followed_t  *ft;
+
+    for (ft = cs->followed; ft; ft = ft->next) {
+        if (ft->rkt == msg->rkt) {
+            break;
+        }
+    }
+
+    p = msg->partition;
+
+    if (ft == NULL || p < 0 || p >= ft->rd.partitions) {
+        return NULL;
+    }
+
+    was = ft->rd.next_offsets[p];
+
+    err = rd_kafka_query_watermark_offsets(cs->rk, ft->rd.name, p, &low,
+                                           &high,
+                                           NGX_GEOSTREAM_METADATA_TIMEOUT);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        /* reading stays stopped until Kafka answers: try again later */
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "geostream: offsets of \"%s\" [%d]: %s",
+                      ft->rd.name, p, rd_kafka_err2str(err));
+        low = 0;
+        high = was;
+    }
+
+    what = (was > high) ? "reset" : "retention";
+
+    return ngx_geostream_consumer_restart(cs, ft, p, low, was, what);
+}
+
+
+/*
+ * Reading of a partition starts again at "offset" (its log's start),
+ * not where it was ("was"); the event tells the streams why ("what").
+ */
+static ngx_geostream_event_t *
+ngx_geostream_consumer_restart(ngx_geostream_consumer_t *cs,
+    ngx_geostream_followed_t *ft, int32_t p, int64_t offset, int64_t was,
+    const char *what)
+{
+    int                     len;
+    u_char                 *cursor;
+    size_t                  n;
+    ngx_geostream_event_t  *ev;
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "geostream: \"%s\" [%d] no longer has offset %L (%s): "
+                  "reading goes on from %L", ft->rd.name, p, was, what,
+                  offset);
+
+    rd_kafka_consume_stop(ft->rkt, p);
+
+    if (rd_kafka_consume_start_queue(ft->rkt, p,
+                                     offset ? offset
+                                            : RD_KAFKA_OFFSET_BEGINNING,
+                                     cs->queue)
+        == -1)
+    {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "geostream: cannot consume \"%s\" [%d]: %s",
+                      ft->rd.name, p,
+                      rd_kafka_err2str(rd_kafka_last_error()));
+    }
+
+    ft->rd.next_offsets[p] = offset;
+
+    n = ngx_geostream_consumer_cursor(&ft->rd, &cursor);
+    if (cursor == NULL) {
+        return NULL;
+    }
+
+    /* "id: " first, as in a message's event, so that it places streams */
+    len = snprintf(NULL, 0, NGX_GEOSTREAM_RESET_EVENT, (int) n, cursor, what,
+                   what, ft->rd.name, p, (long long) offset,
+                   (long long) was);
+
+    ev = ngx_geostream_event_alloc(NGX_GEOSTREAM_EVENT_RESET, &ft->rd, NULL,
+                                   0, len + 1);
+    if (ev != NULL) {
+        ev->partition = p;
+        ev->offset = offset;
+        ev->timestamp = (int64_t) time(NULL) * 1000;
+        ev->data.len = snprintf((char *) ev->data.data, len + 1,
+                                NGX_GEOSTREAM_RESET_EVENT, (int) n, cursor,
+                                what, what, ft->rd.name, p,
+                                (long long) offset, (long long) was);
+    }
+
+    free(cursor);
+
+    return ev;
+}
+
+
+/*
+ * Whether Kafka is another cluster than before (its id changed): a broker
+ * that lost its data and was made again.  Its logs start at 0 again, and
+ * they may have grown past the positions reading was at before reading
+ * comes back, when no offset is out of range: checked before each batch
+ * is used, from the metadata librdkafka has, without waiting.
+ */
+static ngx_uint_t
+ngx_geostream_consumer_new_cluster(ngx_geostream_consumer_t *cs)
+{
+    char        *id;
+    ngx_uint_t   changed;
+
+    id = rd_kafka_clusterid(cs->rk, 0);
+
+    if (id == NULL) {
+        return 0;
+    }
+
+    changed = (cs->cluster != NULL && ngx_strcmp(cs->cluster, id) != 0);
+
+    if (cs->cluster == NULL || changed) {
+        free(cs->cluster);
+        cs->cluster = id;
+
+    } else {
+        free(id);
+    }
+
+    return changed;
+}
+
+
+/*
+ * After all brokers were down, nothing read is used until Kafka answers
+ * a metadata request again, which tells its cluster id: a broker that
+ * came back empty is a new cluster, and what it has must be read from 0
+ * (ngx_geostream_consumer_new_cluster()), not from where reading was.
+ */
+static void
+ngx_geostream_consumer_back(ngx_geostream_consumer_t *cs)
+{
+    ngx_uint_t                  stop;
+    rd_kafka_resp_err_t         err;
+    const rd_kafka_metadata_t  *md;
+
+    for ( ;; ) {
+        err = rd_kafka_metadata(cs->rk, 0, NULL, &md, 500);
+
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rd_kafka_metadata_destroy(md);
+            break;
+        }
+
+        pthread_mutex_lock(&cs->mutex);
+        stop = cs->stop;
+        pthread_mutex_unlock(&cs->mutex);
+
+        if (stop) {
+            return;
+        }
+    }
+
+    cs->brokers_down = 0;
+}
+
+
+/* every partition of every topic starts again from its beginning */
+static void
+ngx_geostream_consumer_rewind(ngx_geostream_consumer_t *cs,
+    ngx_geostream_event_t ***tail)
+{
+    int32_t                    p;
+    ngx_geostream_event_t     *ev;
+    ngx_geostream_followed_t  *ft;
+
+    for (ft = cs->followed; ft; ft = ft->next) {
+        for (p = 0; p < ft->rd.partitions; p++) {
+            ev = ngx_geostream_consumer_restart(cs, ft, p, 0,
+                                                ft->rd.next_offsets[p],
+                                                "reset");
+            if (ev) {
+                **tail = ev;
+                *tail = &ev->next;
+            }
+        }
+    }
 }
 
 

@@ -34,7 +34,13 @@ typedef enum {
     /* a replay's notice to its owner (SSE bytes, no filter applies) */
     NGX_GEOSTREAM_EVENT_REPLAY_NOTICE,
     /* the replay is over; its owner takes it from here */
-    NGX_GEOSTREAM_EVENT_REPLAY_DONE
+    NGX_GEOSTREAM_EVENT_REPLAY_DONE,
+    /*
+     * a partition's log no longer has the reader's position (it was made
+     * again, or retention passed it): reading goes on from the log's
+     * start; an SSE event with its new "id:" for every subscriber
+     */
+    NGX_GEOSTREAM_EVENT_RESET
 } ngx_geostream_event_type_e;
 
 

@@ -43,6 +43,8 @@ static ngx_http_geostream_topic_t *ngx_http_geostream_topic_find(
     ngx_str_t *name);
 static void ngx_http_geostream_topic_ready(ngx_http_geostream_topic_t *topic,
     ngx_geostream_event_t *ev);
+static void ngx_http_geostream_topic_reset(ngx_http_geostream_topic_t *topic,
+    ngx_geostream_event_t *ev);
 static void ngx_http_geostream_topic_keep(ngx_http_geostream_topic_t *topic,
     ngx_geostream_event_t *ev);
 static void ngx_http_geostream_event_hold(ngx_geostream_event_t **ref,
@@ -762,6 +764,40 @@ ngx_http_geostream_topic_ready(ngx_http_geostream_topic_t *topic,
 
 
 /*
+ * A partition's log was reset: the ring's events no longer come before
+ * what is read next, so the ring starts again from the reset's cursor.
+ */
+static void
+ngx_http_geostream_topic_reset(ngx_http_geostream_topic_t *topic,
+    ngx_geostream_event_t *ev)
+{
+    int64_t                 offsets[NGX_GEOSTREAM_PARTITIONS_MAX];
+    ngx_int_t               n;
+    ngx_str_t               cursor;
+    ngx_geostream_event_t  *old;
+
+    while ((old = ngx_geostream_history_shift(&topic->history)) != NULL) {
+        ngx_geostream_event_release(old);
+    }
+
+    ngx_http_geostream_event_cursor(ev, &cursor);
+
+    n = ngx_geostream_cursor_parse(cursor.data, cursor.len, offsets,
+                                   NGX_GEOSTREAM_PARTITIONS_MAX);
+
+    if (n < 0
+        || ngx_geostream_history_begin(&topic->history, offsets, n,
+                                       ev->timestamp)
+           != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "geostream: bad reset of topic \"%V\": \"%V\"",
+                      &topic->name, &cursor);
+    }
+}
+
+
+/*
  * The history ring keeps a reference; what it lets go is released.  An
  * event counts for the memory it was allocated with.
  */
@@ -1043,7 +1079,13 @@ ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
             continue;
         }
 
-        if (ev->type != NGX_GEOSTREAM_EVENT_MESSAGE) {
+        if (ev->type == NGX_GEOSTREAM_EVENT_RESET) {
+            ngx_http_geostream_topic_reset(topic, ev);
+        }
+
+        if (ev->type != NGX_GEOSTREAM_EVENT_MESSAGE
+            && ev->type != NGX_GEOSTREAM_EVENT_RESET)
+        {
             /* a replay's: for its owner alone */
             m = ev->replay->owner;
             sub = m ? m->sub : NULL;
@@ -1079,8 +1121,11 @@ ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
             continue;
         }
 
-        topic->events++;
-        ngx_http_geostream_topic_keep(topic, ev);
+        if (ev->type == NGX_GEOSTREAM_EVENT_MESSAGE) {
+            topic->events++;
+            ngx_http_geostream_topic_keep(topic, ev);
+        }
+
         ngx_http_geostream_event_hold(&topic->last, ev);
 
         for (q = ngx_queue_head(&topic->subscribers);
@@ -1090,8 +1135,11 @@ ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
             m = ngx_queue_data(q, ngx_http_geostream_member_t, queue);
             sub = m->sub;
 
-            if (!ngx_geostream_filter_match(&sub->filter, ev->name.data,
-                                            ev->name.len, ev->lat, ev->lon))
+            /* a reset is news to every stream of the topic */
+            if (ev->type == NGX_GEOSTREAM_EVENT_MESSAGE
+                && !ngx_geostream_filter_match(&sub->filter, ev->name.data,
+                                               ev->name.len, ev->lat,
+                                               ev->lon))
             {
                 continue;
             }
