@@ -861,16 +861,16 @@ ngx_geostream_kafka_log_failures(ngx_log_t *log, const char *when)
         f = &w->failures[i];
 
         ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "geostream: %ui messages to topic \"%s\" not "
-                      "delivered %s: %s", f->count, f->topic, when,
+                      "geostream: not delivered %s: %ui to topic \"%s\": "
+                      "%s", when, f->count, f->topic,
                       rd_kafka_err2str(f->err));
     }
 
     if (w->failures_other) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "geostream: %ui more messages not delivered %s, "
-                      "to other topics or for other reasons",
-                      w->failures_other, when);
+                      "geostream: not delivered %s: %ui more, to other "
+                      "topics or for other reasons", when,
+                      w->failures_other);
     }
 
     w->nfailures = 0;

@@ -155,7 +155,7 @@ is((grep { !$in_kafka{$_->{id}} } @accepted), $inst->{failed} - 1,
 my @lines = grep { /not delivered/ } log_lines('error.log');
 my $logged = 0;
 for (@lines) {
-    $logged += $1 if /(\d+) messages to topic "(?:outage|nowhere)" not deliv/;
+    $logged += $1 if /not delivered [^:]*: (\d+) to topic "(?:outage|nowhere)"/;
 }
 is($logged, $inst->{failed}, 'the log\'s summaries add up to the failures');
 cmp_ok(scalar @lines, '<=', $outage + 4,
