@@ -77,6 +77,7 @@ void ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch);
 
 /* the worker's topics and subscribers, for the status location */
 cJSON *ngx_http_geostream_consumer_status(void);
+void ngx_http_geostream_consumer_exit(void);
 
 ngx_int_t ngx_http_geostream_send_json(ngx_http_request_t *r,
     ngx_uint_t status, u_char *json, size_t len);
