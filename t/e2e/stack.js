@@ -122,7 +122,8 @@ class Stack {
       .replace(/@MODULE@/g, path.join(ROOT, 'build/nginx/ngx_http_geostream_module.so'))
       .replace(/@BROKERS@/g, this.brokers)
       .replace(/@PORT@/g, String(this.port))
-      .replace(/@HTML@/g, path.join(ROOT, 'html'));
+      .replace(/@HTML@/g, path.join(ROOT, 'html'))
+      .replace(/@CONF@/g, path.join(ROOT, 'conf'));
     /* geostream_status reports the worker that answers: with one worker
      * it is also the one that serves the page's stream. */
     if (!/^worker_processes\s+\S+;/m.test(conf)) {
