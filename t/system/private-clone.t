@@ -207,6 +207,7 @@ SKIP: {
     my $pid = start_run($closed_clone);
     my $done = wait_until(10, sub { waitpid($pid, WNOHANG) == $pid });
     my $rc = $?;
+    stop_run($pid) unless $done;        # it started: stop what it started
     @running = grep { $_ != $pid } @running;
     ok($done && $rc != 0, 'root, a clone nobody owns in a closed directory: '
        . 'make run fails');

@@ -3,8 +3,9 @@
 # grows to net.ipv4.tcp_wmem's maximum, 4 MB by default), then
 # geostream_backlog; their streams are closed as too slow, and reset, so
 # that the kernel frees those buffers at once instead of keeping them, in
-# FIN-WAIT-1, for as long as the client keeps its end open.  The same on
-# reload, on a fast stop, and for streams that keep their request.
+# FIN-WAIT-1, for as long as the client keeps its end open.  The same for
+# streams that send_timeout ends, on reload and on a fast stop, and for
+# streams that keep their request.
 #
 # What the stalled sockets hold is read from the kernel per socket (ss -m,
 # the server's end of each connection: other processes use TCP memory
@@ -55,6 +56,17 @@ my $master = start_nginx(<<"_EOC_", workers => 1);
             geostream_consume \$topic;
             geostream_backlog 256m;
             geostream_sse_detach off;
+        }
+        location ~ ^/consumer-timeout/(?<topic>[^/]+)\$ {
+            geostream_consume \$topic;
+            geostream_backlog 256m;
+            send_timeout 1s;
+        }
+        location ~ ^/consumer-timeout-attached/(?<topic>[^/]+)\$ {
+            geostream_consume \$topic;
+            geostream_backlog 256m;
+            geostream_sse_detach off;
+            send_timeout 1s;
         }
         location = /geostream/status {
             geostream_status;
@@ -225,6 +237,29 @@ is((grep { $_ eq 'reset' } @ends), $streams,
    'each stalled client sees its connection reset')
     or diag(join ' ', @ends);
 close $_ for @stalled;
+
+# --- send_timeout ----------------------------------------------------------
+
+# streams whose backlog is never reached end by send_timeout instead
+my @late = map {
+    stall($_ % 2 ? '/consumer-timeout/stall'
+                 : '/consumer-timeout-attached/stall')
+} 1 .. 4;
+ok(wait_until(20, sub { status_field('subscribers') == 4 }),
+   'four stalled streams with send_timeout 1s subscribe');
+# more than the kernel's buffers take (4 MB), so that nginx waits to write
+produce_batch() for 1 .. 30;
+ok(wait_until(15, sub { status_field('subscribers') == 0 }),
+   'send_timeout closes them');
+$gone = wait_until(10, sub { (server_sockets(@late))[0] == 0 });
+($left, $left_bytes) = server_sockets(@late);
+ok($gone, 'and the kernel keeps none of their sockets')
+    or diag("$left sockets left holding $left_bytes bytes");
+nonblocking($_) for @late;
+@ends = endings(\@late, 10);
+is((grep { $_ eq 'reset' } @ends), 4, 'each of those clients sees a reset')
+    or diag(join ' ', @ends);
+close $_ for @late;
 
 # --- reload and fast stop -------------------------------------------------
 
