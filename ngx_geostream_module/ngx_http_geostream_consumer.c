@@ -1241,8 +1241,6 @@ ngx_http_geostream_member_where(ngx_http_geostream_member_t *m,
 
 
 
-
-
 /*
  * A worker that stops fast (SIGTERM) exits with its streams open: the
  * kernel closes their sockets, and would keep what the stalled ones hold
