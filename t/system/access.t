@@ -97,7 +97,8 @@ sub produced {
 
 sub followed {
     my ($topic) = @_;
-    return grep { $_->{topic} eq $topic } @{ status()->{consumer}{topics} // [] };
+    my $topics = status()->{consumer}{topics} // [];
+    return grep { $_->{topic} eq $topic } @$topics;
 }
 
 # one request: (status, headers, body); USER undef sends no credentials
@@ -105,7 +106,8 @@ sub request {
     my ($method, $path, $user, $password) = @_;
 
     my @args = ('-s', '-i', '-X', $method, '--max-time', '5');
-    push @args, '-u', "$user:" . ($password // $password{$user}) if defined $user;
+    push @args, '-u', "$user:" . ($password // $password{$user})
+        if defined $user;
     push @args, '-H', 'Content-Type: application/json', '--data-binary',
          '{"name":"v-1","lat":1,"lon":2}' if $method eq 'POST';
 
@@ -153,8 +155,9 @@ my @refusals = (
 
 for my $r (@refusals) {
     my ($method, $path, $user, $password, $want, $error) = @$r;
-    my $who = defined $user ? "$user" . (defined $password ? ' (bad password)' : '')
-                            : 'no credentials';
+    my $who = !defined $user    ? 'no credentials'
+            : defined $password ? "$user (bad password)"
+            :                     $user;
     my ($status, $head, $body) = request($method, $path, $user, $password);
     is($status, $want, "$method $path, $who: $want");
     like($head, qr{^Content-Type: application/json}mi, '  as JSON');
@@ -219,6 +222,7 @@ is($status, 202, 'bob may produce to "secret" where only auth_basic applies');
 ok(wait_until(20, sub { in_kafka('secret') == 1 }),
    'and Kafka then holds exactly that message');
 
-is((grep { /\[(alert|crit)\]/ } log_lines('error.log')), 0, 'no alert in the log');
+is((grep { /\[(alert|crit)\]/ } log_lines('error.log')), 0,
+   'no alert in the log');
 
 done_testing();

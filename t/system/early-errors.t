@@ -72,8 +72,8 @@ sub raw {
 
 my $host = "Host: localhost\r\n";
 my @cases = (
-    ['a malformed request line', "GET /consumer/early HTTP/1.1 junk\r\n$host\r\n",
-     400, 'bad_request'],
+    ['a malformed request line',
+     "GET /consumer/early HTTP/1.1 junk\r\n$host\r\n", 400, 'bad_request'],
     ['a 9 kB URI', 'GET /consumer/' . ('a' x 9000) . " HTTP/1.1\r\n$host\r\n",
      414, 'uri_too_long'],
     ['a bad Content-Length', "POST /producer/early HTTP/1.1\r\n$host"

@@ -41,8 +41,10 @@ sub make_clone {
     my $clone = "$dir/clone";
     run_ok('git clone', 'git', 'clone', '-q', $Root, $clone);
 
-    my @files = split /\0/, `git -C '$Root' ls-files -z -c -o --exclude-standard`;
-    open my $tar, '|-', "tar -C '$Root' --null -T - -cf - | tar -C '$clone' -xf -"
+    my @files = split /\0/,
+        `git -C '$Root' ls-files -z -c -o --exclude-standard`;
+    open my $tar, '|-',
+        "tar -C '$Root' --null -T - -cf - | tar -C '$clone' -xf -"
         or die "tar: $!";
     print $tar join("\0", grep { -f "$Root/$_" } @files), "\0";
     close $tar or die "copying the working tree failed\n";
@@ -169,13 +171,17 @@ const { Stack } = require(process.argv[1] + '/t/e2e/stack');
   const stack = new Stack({ port: Number(process.argv[2]) });
   try {
     await stack.start();
-    const res = await fetch(stack.base + '/', { signal: AbortSignal.timeout(5000) });
+    const res = await fetch(stack.base + '/');
     const leaflet = await fetch(stack.base + '/leaflet/leaflet.js');
-    console.log(res.status, leaflet.status, /<div id="map"/.test(await res.text()));
+    const page = await res.text();
+    console.log(res.status, leaflet.status, /<div id="map"/.test(page));
   } finally {
     await stack.stop();
   }
-})().catch((e) => { console.log('error', String(e.message || e)); process.exit(1); });
+})().catch((e) => {
+  console.log('error', String(e.message || e));
+  process.exit(1);
+});
 _JS_
 open my $node, '-|', 'node', '-e', $script, $clone, $Port or die "node: $!";
 my $out = do { local $/; <$node> } // '';
@@ -212,7 +218,9 @@ SKIP: {
     ok($done && $rc != 0, 'root, a clone nobody owns in a closed directory: '
        . 'make run fails');
     my $said = slurp("$Work/run.out");
-    like($said, qr{workers run as nobody.*cannot read \Q$closed_clone\E/html/\S+: \Q$closed\E is closed to nobody}s,
+    like($said, qr{workers\ run\ as\ nobody .* cannot\ read
+                   \ \Q$closed_clone\E/html/\S+:
+                   \ \Q$closed\E\ is\ closed\ to\ nobody}sx,
          'and says who cannot read what, and which directory is closed');
     ok(!-e "$closed_clone/build/run/logs/nginx.pid"
        && (fetch('/geostream/status'))[0] == 0,
