@@ -1289,6 +1289,43 @@ ngx_http_geostream_member_where(ngx_http_geostream_member_t *m,
 
 
 
+/*
+ * A worker that stops fast (SIGTERM) exits with its streams open: the
+ * kernel closes their sockets, and would keep what the stalled ones hold
+ * as it does for any close; those are reset instead.
+ */
+void
+ngx_http_geostream_consumer_exit(void)
+{
+    ngx_uint_t                    i;
+    ngx_queue_t                  *q, *q2, *queue;
+    ngx_http_geostream_topic_t   *topic;
+    ngx_http_geostream_member_t  *m;
+
+    if (ngx_http_geostream_topics.next == NULL) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&ngx_http_geostream_topics);
+         q != ngx_queue_sentinel(&ngx_http_geostream_topics);
+         q = ngx_queue_next(q))
+    {
+        topic = ngx_queue_data(q, ngx_http_geostream_topic_t, queue);
+
+        for (i = 0; i < 3; i++) {
+            queue = (i == 0) ? &topic->subscribers
+                  : (i == 1) ? &topic->waiting : &topic->replaying;
+
+            for (q2 = ngx_queue_head(queue);
+                 q2 != ngx_queue_sentinel(queue);
+                 q2 = ngx_queue_next(q2))
+            {
+                m = ngx_queue_data(q2, ngx_http_geostream_member_t, queue);
+                ngx_http_geostream_sub_shutdown(m->sub);
+            }
+        }
+    }
+}
 
 
 cJSON *

@@ -123,6 +123,7 @@ struct ngx_http_geostream_sub_s {
     unsigned                          chunked:1;
     unsigned                          closing:1;     /* ends once sent */
     unsigned                          ended:1;       /* last chunk queued */
+    unsigned                          reset:1;       /* SO_LINGER 0 set */
 };
 
 
@@ -139,6 +140,12 @@ void ngx_http_geostream_sub_leave(ngx_event_t *ev);
 void ngx_http_geostream_sub_heartbeat(ngx_event_t *ev);
 void ngx_http_geostream_sub_expire(ngx_event_t *ev);
 void ngx_http_geostream_sub_cleanup(void *data);
+
+/* the connection is reset, not closed, when it goes (a stalled client) */
+void ngx_http_geostream_sub_reset(ngx_http_geostream_sub_t *sub);
+
+/* reset when its client has not taken everything, as the worker exits */
+void ngx_http_geostream_sub_shutdown(ngx_http_geostream_sub_t *sub);
 
 
 #endif /* _NGX_HTTP_GEOSTREAM_CONSUMER_H_INCLUDED_ */

@@ -607,6 +607,7 @@ ngx_http_geostream_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_geostream_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_geostream_consumer_exit();
     ngx_geostream_kafka_exit_process(cycle);
 }
 
