@@ -74,6 +74,11 @@ ngx_geostream_position_parse(ngx_geostream_position_t *pos,
         return ngx_geostream_fail(err, "invalid_json", "the body is empty");
     }
 
+    /* cJSON would skip it; the strict check words it (below) */
+    if (len >= 3 && data[0] == 0xef && data[1] == 0xbb && data[2] == 0xbf) {
+        return ngx_geostream_json_check(data, len, err);
+    }
+
     end = NULL;
     pos->root = cJSON_ParseWithLengthOpts((const char *) data, len, &end, 0);
 
@@ -91,6 +96,11 @@ ngx_geostream_position_parse(ngx_geostream_position_t *pos,
         ngx_geostream_fail(err, "invalid_json",
                            "unexpected data after the JSON value at byte %zu",
                            (size_t) (end - (const char *) data));
+        goto failed;
+    }
+
+    /* what cJSON let through that Kafka must not store */
+    if (ngx_geostream_json_check(data, len, err) != 0) {
         goto failed;
     }
 
@@ -176,6 +186,15 @@ ngx_geostream_entity_check(ngx_geostream_position_t *pos, const cJSON *obj,
         return ngx_geostream_fail(err, "invalid_message",
                                   "\"name\" must be at most %d bytes",
                                   NGX_GEOSTREAM_NAME_MAX);
+    }
+
+    /* a Kafka key, a log line, a filter: no control character in it */
+    if (ngx_geostream_utf8_has_control((const unsigned char *) pos->name,
+                                       pos->name_len))
+    {
+        return ngx_geostream_fail(err, "invalid_message",
+                                  "\"name\" must not hold control "
+                                  "characters");
     }
 
     if (id != NULL) {
@@ -414,6 +433,14 @@ ngx_geostream_records_parse(ngx_geostream_record_t **records, size_t *n,
 
     /* not a single position: a JSON array of them is a batch */
     free(recs);
+
+    /*
+     * Bad JSON is bad as an array too; for a good array, "err" says it is
+     * not an object, and the body has passed the strict check already.
+     */
+    if (strcmp(err->code, "invalid_json") == 0) {
+        return -1;
+    }
 
     end = (const char *) data;
     end = ngx_geostream_json_end(end, (const char *) last);

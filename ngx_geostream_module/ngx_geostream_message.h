@@ -76,6 +76,30 @@ int ngx_geostream_position_parse(ngx_geostream_position_t *pos,
 void ngx_geostream_position_free(ngx_geostream_position_t *pos);
 
 /*
+ * The strict JSON check (ngx_geostream_json.c): 0 when "data" is one JSON
+ * value by RFC 8259 whose strings are valid UTF-8 without U+0000, whose
+ * objects name no member twice and whose numbers are finite doubles, with
+ * no byte order mark; -1 and "err" (invalid_json, naming the byte or the
+ * member) otherwise.  ngx_geostream_position_parse() and
+ * ngx_geostream_records_parse() apply it to all they accept.
+ */
+int ngx_geostream_json_check(const unsigned char *data, size_t len,
+    ngx_geostream_error_t *err);
+
+/* the length (1 to 4) of the UTF-8 character at "p", 0 if it is not one */
+size_t ngx_geostream_utf8_char(const unsigned char *p, size_t len);
+
+/* 1 when "p" is valid UTF-8: no overlong form, surrogate, or truncation */
+int ngx_geostream_utf8_valid(const unsigned char *p, size_t len);
+
+/* 1 when the (valid) UTF-8 "p" has a C0 or C1 control character or DEL */
+int ngx_geostream_utf8_has_control(const unsigned char *p, size_t len);
+
+/* at most "max" bytes of the UTF-8 "p", not cutting a character */
+size_t ngx_geostream_utf8_cut(const unsigned char *p, size_t len,
+    size_t max);
+
+/*
  * The produce path's fast reader (ngx_geostream_scan.c): 0 and "pos" for
  * a single plain position that it reads exactly as
  * ngx_geostream_position_parse() would, -1 for anything else, valid or
