@@ -2,7 +2,10 @@
 #
 #   make run     installs what is missing, builds, and runs nginx with the
 #                module, the dev broker and a demo feed (Ctrl-C stops all)
-#   make test    installs what is missing, builds, and runs every test
+#   make test    installs what is missing, builds, and runs every test: the
+#                unit tests plainly and with AddressSanitizer and UBSan,
+#                each fuzz target for FUZZ_QUICK_SECONDS, then the suites
+#   make fuzz    runs each fuzz target for FUZZ_SECONDS (default 60)
 #
 # NGINX_SRC=/path/to/nginx-x.y.z builds the module against another nginx
 # source tree (configured with --with-compat) instead of Debian's.
@@ -120,7 +123,7 @@ bench-consumer:
 # kept in build/fuzz/corpus/TARGET, seeded from t/fuzz/seeds/TARGET.
 FUZZ_SECONDS       ?= 60
 FUZZ_QUICK_SECONDS ?= 6
-FUZZ_TARGETS := body differential cursor since bbox name sse
+FUZZ_TARGETS := $(patsubst t/fuzz/fuzz_%.c,%,$(wildcard t/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 FUZZ_SRCS    := ngx_geostream_module/ngx_geostream_message.c \
     ngx_geostream_module/ngx_geostream_scan.c \
@@ -131,18 +134,17 @@ FUZZ_DEPS    := $(FUZZ_SRCS) t/fuzz/fuzz.h \
     $(wildcard ngx_geostream_module/ngx_geostream_*.h)
 
 $(BUILD)/fuzz/fuzz_%: t/fuzz/fuzz_%.c $(FUZZ_DEPS)
-	@command -v clang >/dev/null || tools/install-deps
 	mkdir -p $(dir $@)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=all -Ingx_geostream_module -It/fuzz \
 	    -o $@ $< $(FUZZ_SRCS) -lcjson -lm
 
-fuzz-build: $(FUZZ_BINS)
+fuzz-build: deps $(FUZZ_BINS)
 
 # t/fuzz/run: each target in turn, a line each (runs, seconds, findings);
 # a finding fails it, its input saved in build/fuzz/artifacts/
-fuzz-quick: $(FUZZ_BINS)
+fuzz-quick: deps $(FUZZ_BINS)
 	t/fuzz/run $(FUZZ_QUICK_SECONDS) $(FUZZ_TARGETS)
 
-fuzz: $(FUZZ_BINS)
+fuzz: deps $(FUZZ_BINS)
 	t/fuzz/run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
