@@ -662,6 +662,68 @@ ngx_geostream_json_number(ngx_geostream_json_t *j)
 }
 
 
+const unsigned char *
+ngx_geostream_json_skip(const unsigned char *p, const unsigned char *last)
+{
+    size_t  depth;
+
+    depth = 0;
+
+    while (p < last) {
+        switch (*p) {
+
+        case '"':
+            for (p++; p < last && *p != '"'; p++) {
+                if (*p == '\\') {
+                    p++;
+                }
+            }
+
+            p++;
+            break;
+
+        case '{':
+        case '[':
+            depth++;
+            p++;
+            break;
+
+        case '}':
+        case ']':
+            if (depth == 0) {
+                return p;               /* the end of the enclosing one */
+            }
+
+            depth--;
+            p++;
+            break;
+
+        case ',':
+        case ' ':
+        case '\t':
+        case '\r':
+        case '\n':
+            if (depth == 0) {
+                return p;
+            }
+
+            p++;
+            break;
+
+        default:
+            p++;                        /* a number's or a literal's */
+            continue;
+        }
+
+        if (depth == 0) {
+            return p;
+        }
+    }
+
+    return p;
+}
+
+
 /*
  * The length of the UTF-8 character at "p" (1 to 4), or 0 when the bytes
  * there are not one: a stray continuation byte, an overlong form, a

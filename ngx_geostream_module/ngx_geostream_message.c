@@ -475,6 +475,16 @@ ngx_geostream_records_parse(ngx_geostream_record_t **records, size_t *n,
         return ngx_geostream_fail(err, "internal_error", "out of memory");
     }
 
+    /*
+     * Each element is stored as its own bytes in the body, as a single
+     * position is: cJSON would print its numbers to 15 digits whenever
+     * they read back within an epsilon, so a stored lat could differ from
+     * the one validated in its last digits.
+     */
+    p = (const unsigned char *) ngx_geostream_json_end((const char *) data,
+                                                       (const char *) last);
+    p++;                                                    /* '[' */
+
     for (i = 0; i < count; i++) {
         recs[i].pos.root = cJSON_DetachItemFromArray(array, 0);
 
@@ -484,18 +494,17 @@ ngx_geostream_records_parse(ngx_geostream_record_t **records, size_t *n,
             return ngx_geostream_record_fail(err, i);
         }
 
-        /* an element's bytes are not contiguous in the body: print it */
-        recs[i].printed = cJSON_PrintUnformatted(recs[i].pos.root);
+        p = (const unsigned char *) ngx_geostream_json_end((const char *) p,
+                                                       (const char *) last);
+        line = p;
+        p = ngx_geostream_json_skip(p, last);
 
-        if (recs[i].printed == NULL) {
-            ngx_geostream_records_free(recs, i + 1);
-            cJSON_Delete(array);
-            return ngx_geostream_fail(err, "internal_error",
-                                      "out of memory");
-        }
+        recs[i].value = line;
+        recs[i].value_len = p - line;
 
-        recs[i].value = (const unsigned char *) recs[i].printed;
-        recs[i].value_len = strlen(recs[i].printed);
+        p = (const unsigned char *) ngx_geostream_json_end((const char *) p,
+                                                       (const char *) last);
+        p++;                                                /* ',' or ']' */
     }
 
     cJSON_Delete(array);
@@ -514,7 +523,6 @@ ngx_geostream_records_free(ngx_geostream_record_t *records, size_t n)
 
     for (i = 0; i < n; i++) {
         ngx_geostream_position_free(&records[i].pos);
-        free(records[i].printed);
     }
 
     free(records);

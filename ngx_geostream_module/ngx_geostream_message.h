@@ -54,12 +54,14 @@ typedef struct {
 } ngx_geostream_position_t;
 
 
-/* one record of a produce request: a position and the bytes to store */
+/*
+ * One record of a produce request: a position and the bytes to store, the
+ * record's own bytes in the body (as sent, whatever the body's form).
+ */
 typedef struct {
     ngx_geostream_position_t   pos;
     const unsigned char       *value;
     size_t                     value_len;
-    char                      *printed;    /* owns "value" when not NULL */
 } ngx_geostream_record_t;
 
 
@@ -85,6 +87,13 @@ void ngx_geostream_position_free(ngx_geostream_position_t *pos);
  */
 int ngx_geostream_json_check(const unsigned char *data, size_t len,
     ngx_geostream_error_t *err);
+
+/*
+ * The end of the JSON value at "p", in bytes that passed
+ * ngx_geostream_json_check(): it checks nothing itself.
+ */
+const unsigned char *ngx_geostream_json_skip(const unsigned char *p,
+    const unsigned char *last);
 
 /* the length (1 to 4) of the UTF-8 character at "p", 0 if it is not one */
 size_t ngx_geostream_utf8_char(const unsigned char *p, size_t len);

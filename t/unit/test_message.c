@@ -531,8 +531,18 @@ test_records(void)
                 "one object is one record, stored as sent");
     records_are("[{\"name\":\"a\",\"lat\":1,\"lon\":2},\n"
                 " {\"name\":\"b\", \"lat\":3.50,\"lon\":4}]", 0, 2, 1,
-                "{\"name\":\"b\",\"lat\":3.5,\"lon\":4}",
-                "an array is a batch; elements are stored as valid JSON");
+                "{\"name\":\"b\", \"lat\":3.50,\"lon\":4}",
+                "an array is a batch; elements are stored as sent");
+    records_are(" [ {\"name\":\"a\",\"lat\":51.985544558058109,\"lon\":2,"
+                "\"x\":[1,{\"y\":\"]}\\\"\"}]} ,\t{\"name\":\"b\",\"lat\":1,"
+                "\"lon\":-0.0}\r\n] ", 0, 2, 1,
+                "{\"name\":\"b\",\"lat\":1,\"lon\":-0.0}",
+                "array elements keep every digit, their brackets in strings "
+                "too");
+    records_are("[{\"name\":\"a\",\"lat\":51.985544558058109,\"lon\":2}]", 0,
+                1, 1, "{\"name\":\"a\",\"lat\":51.985544558058109,\"lon\":2}",
+                "an element's lat is stored with all 17 digits, not cJSON's "
+                "15");
     records_are("{\"name\":\"a\",\"lat\":1,\"lon\":2}\r\n\n"
                 "{\"name\":\"b\",\"lat\":3, \"lon\":4}\n", 1, 2, 1,
                 "{\"name\":\"b\",\"lat\":3, \"lon\":4}",
