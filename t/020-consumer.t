@@ -650,3 +650,31 @@ GET /consumer/t-strict-max?last_event_id=0:9223372036854775807,1:922337203685477
 [(qq({"error":"invalid_since","detail":"since is latest, beginning, a time in ms since the epoch, or a duration such as 5m"}\n)) x 4]
 --- no_error_log
 [alert]
+
+
+
+=== TEST 36: messages another client wrote that break the strict rules are skipped
+--- init
+# as follow_and_produce(), but only the last message becomes an event
+system('curl -s -N -m 10 ' . GeostreamTest::base_url()
+       . '/consumer/t-strict-skip >/dev/null 2>&1 &');
+GeostreamTest::wait_status('t-strict-skip', '"ready":true');
+kcat_produce('t-strict-skip',
+    ['k', '{"name":"twice","lat":1,"lat":99,"lon":2}'],
+    ['k', qq({"name":"bad-\xff","lat":1,"lon":2})],
+    ['k', '{"name":"big","lat":1,"lon":2,"x":1e999}'],
+    ['k', '{"name":"good","lat":1,"lon":2}']);
+GeostreamTest::wait_status('t-strict-skip', '"events":1\b');
+--- request
+GET /consumer/t-strict-skip?since=beginning HTTP/1.0
+--- timeout: 1
+--- abort
+--- response_body_like chomp
+^retry: 2000
+
+id: [^\n]+
+data: \{"topic":"t-strict-skip","name":"good","lat":1,"lon":2\}
+
+$
+--- no_error_log
+[alert]
