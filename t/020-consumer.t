@@ -678,3 +678,38 @@ data: \{"topic":"t-strict-skip","name":"good","lat":1,"lon":2\}
 $
 --- no_error_log
 [alert]
+
+
+
+=== TEST 37: with Kafka out of reach, a stream with a cursor starts after the 5 s wait, unchecked
+--- http_config
+    geostream_kafka_brokers 127.0.0.1:1;
+--- request
+GET /consumer/t-strict-nokafka?last_event_id=0:1,7:3 HTTP/1.0
+--- timeout: 7
+--- abort
+--- response_body eval
+"retry: 2000\n\n"
+--- error_log
+the partitions of "t-strict-nokafka" are not known after 5000 ms; the stream starts without checking its cursor
+--- no_error_log
+[alert]
+
+
+
+=== TEST 38: a client that goes away while its stream waits for the partitions leaves nothing behind
+--- http_config
+    geostream_kafka_brokers 127.0.0.1:1;
+--- request eval
+["GET /consumer/t-strict-gone?last_event_id=0:1 HTTP/1.0",
+ "GET /consumer/t-strict-gone?bbox=x HTTP/1.0"]
+--- timeout: 1
+--- abort
+--- error_code eval
+["", 400]
+--- response_body eval
+["", qq({"error":"invalid_bbox","detail":"bbox is west,south,east,north in degrees"}\n)]
+--- wait: 5
+--- no_error_log
+[alert]
+not known after
