@@ -351,11 +351,11 @@ ngx_geostream_since_parse(const unsigned char *data, size_t len,
     }
 
     if (i == len) {
-        if (len > 18) {
-            return -1;          /* past the year 33 million; int64 safe */
-        }
-
         for (n = 0, i = 0; i < len; i++) {
+            if (n > (INT64_MAX - (data[i] - '0')) / 10) {
+                return -1;
+            }
+
             n = n * 10 + (data[i] - '0');
         }
 

@@ -123,8 +123,8 @@ int ngx_geostream_cursor_parse(const unsigned char *data, size_t len,
 #define NGX_GEOSTREAM_SINCE_LEN_MAX    64
 
 /*
- * since=: "latest", "beginning", a time in ms since the epoch (up to 18
- * digits), or a duration back from "now" (ms): numbers of up to 9 digits
+ * since=: "latest", "beginning", a time in ms since the epoch (within
+ * int64), or a duration back from "now" (ms): numbers of up to 9 digits
  * with units y, M (30 days), w, d, h, m, s, ms, largest first, each once
  * ("1h30m"), as nginx's time syntax without its spaces.  Returns one of
  * the NGX_GEOSTREAM_SINCE_ values (the time in "*since" for TIME), or -1.
