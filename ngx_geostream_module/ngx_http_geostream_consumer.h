@@ -114,6 +114,8 @@ struct ngx_http_geostream_sub_s {
     u_char                            chunk_size[NGX_OFF_T_LEN + 2];
     ngx_msec_t                        send_timeout;
 
+    ngx_queue_t                       pending;       /* see sub_defer() */
+
     ngx_http_geostream_sub_t         *next_dirty;
     unsigned                          dirty:1;
     unsigned                          overflow:1;
