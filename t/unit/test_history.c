@@ -233,6 +233,40 @@ test_ring(void)
 }
 
 
+/* a reset log: the ring is emptied, then begins at the reset's cursor */
+static void
+test_ring_shift(void)
+{
+    void                     *data;
+    int64_t                   begin[2] = { 5, 7 };
+    int64_t                   cursor[2] = { 0, 0 };
+    ngx_geostream_history_t   h;
+
+    ngx_geostream_history_init(&h, 4, 100);
+    ngx_geostream_history_begin(&h, begin, 2, 1000);
+    ngx_geostream_history_push(&h, "x", 10, 0, 5, 1001);
+    ngx_geostream_history_push(&h, "y", 20, 1, 7, 1002);
+
+    data = ngx_geostream_history_shift(&h);
+    ok(data && strcmp(data, "x") == 0 && h.count == 1 && h.bytes == 20,
+       "shift hands back the oldest entry and forgets its bytes");
+    data = ngx_geostream_history_shift(&h);
+    ok(data && strcmp(data, "y") == 0 && h.count == 0 && h.bytes == 0,
+       "then the next");
+    ok(ngx_geostream_history_shift(&h) == NULL, "an empty ring has none");
+
+    ok(ngx_geostream_history_begin(&h, cursor, 2, 2000) == 0
+       && ngx_geostream_history_covers(&h, cursor, 2)
+       && ngx_geostream_history_covers_time(&h, 0),
+       "begun again at 0:0,1:0 it covers the new log from its start");
+    ok(ngx_geostream_history_push(&h, "z", 10, 0, 0, 2001) == 0
+       && ngx_geostream_history_at(&h, 0)->offset == 0,
+       "and keeps the new log's events");
+
+    ngx_geostream_history_free(&h);
+}
+
+
 /* the ring's second bound: the bytes of its events */
 static void
 test_ring_bytes(void)
@@ -569,6 +603,7 @@ main(void)
     test_cursor_bound();
     test_since();
     test_ring();
+    test_ring_shift();
     test_ring_bytes();
     test_ring_model();
     test_filters();
