@@ -2,7 +2,10 @@
 #
 #   make run     installs what is missing, builds, and runs nginx with the
 #                module, the dev broker and a demo feed (Ctrl-C stops all)
-#   make test    installs what is missing, builds, and runs every test
+#   make test    installs what is missing, builds, and runs every test: the
+#                unit tests plainly and with AddressSanitizer and UBSan,
+#                each fuzz target for FUZZ_QUICK_SECONDS, then the suites
+#   make fuzz    runs each fuzz target for FUZZ_SECONDS (default 60)
 #   make test-valgrind
 #                the Test::Nginx suite with nginx under valgrind memcheck
 #                (about 6 minutes; not part of make test)
@@ -19,11 +22,17 @@ MODULE      := $(BUILD)/nginx/ngx_http_geostream_module.so
 DEVBROKER   := $(BUILD)/tools/geostream-devbroker
 UNIT_TESTS  := $(BUILD)/unit/test_message $(BUILD)/unit/test_history \
                $(BUILD)/unit/test_route
+# the same tests built with AddressSanitizer and UBSan (make test runs both)
+UNIT_SAN    := $(patsubst $(BUILD)/unit/%,$(BUILD)/unit-san/%,$(UNIT_TESTS))
 
 MODULE_SRCS := config $(wildcard ngx_geostream_module/*.[ch])
 CFLAGS_TOOL := -O2 -g -Wall -Wextra -Werror -std=gnu99
+CFLAGS_SAN  := -O1 -g -Wall -Wextra -Werror -std=gnu99 \
+               -fsanitize=address,undefined -fno-sanitize-recover=all \
+               -fno-omit-frame-pointer
 
-.PHONY: all deps build module run test test-valgrind unit fuzz clean FORCE
+.PHONY: all deps build module run test test-valgrind unit unit-san fuzz \
+        fuzz-build fuzz-quick clean FORCE
 
 all: build
 
@@ -59,33 +68,36 @@ $(DEVBROKER): tools/geostream-devbroker.c
 	mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -o $@ $< -lrdkafka
 
-# plain C unit tests: each links the module's plain C file(s) it tests
-$(BUILD)/unit/test_message: t/unit/test_message.c t/unit/tap.h \
-    ngx_geostream_module/ngx_geostream_message.c \
+# plain C unit tests: each links the module's plain C file(s) it tests,
+# once plainly (build/unit) and once with the sanitizers (build/unit-san)
+SRCS_test_message := ngx_geostream_module/ngx_geostream_message.c \
     ngx_geostream_module/ngx_geostream_scan.c \
+    ngx_geostream_module/ngx_geostream_json.c \
     ngx_geostream_module/ngx_geostream_message.h
+SRCS_test_history := ngx_geostream_module/ngx_geostream_history.c \
+    ngx_geostream_module/ngx_geostream_history.h \
+    ngx_geostream_module/ngx_geostream_filter.c \
+    ngx_geostream_module/ngx_geostream_filter.h \
+    ngx_geostream_module/ngx_geostream_json.c
+SRCS_test_route   := ngx_geostream_module/ngx_geostream_route.c \
+    ngx_geostream_module/ngx_geostream_route.h
+
+.SECONDEXPANSION:
+
+$(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $$(SRCS_$$*)
 	mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -Ingx_geostream_module -o $@ $(filter %.c,$^) \
 	    -lcjson -lm
 
-$(BUILD)/unit/test_history: t/unit/test_history.c t/unit/tap.h \
-    ngx_geostream_module/ngx_geostream_history.c \
-    ngx_geostream_module/ngx_geostream_history.h \
-    ngx_geostream_module/ngx_geostream_filter.c \
-    ngx_geostream_module/ngx_geostream_filter.h
+$(BUILD)/unit-san/%: t/unit/%.c t/unit/tap.h $$(SRCS_$$*)
 	mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_TOOL) -Ingx_geostream_module -o $@ $(filter %.c,$^) -lm
-
-$(BUILD)/unit/test_route: t/unit/test_route.c t/unit/tap.h \
-    ngx_geostream_module/ngx_geostream_route.c \
-    ngx_geostream_module/ngx_geostream_route.h
-	mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_TOOL) -Ingx_geostream_module -o $@ $(filter %.c,$^)
+	$(CC) $(CFLAGS_SAN) -Ingx_geostream_module -o $@ $(filter %.c,$^) \
+	    -lcjson -lm
 
 run: deps build
 	PORT=$(PORT) NGINX_BIN=$(NGINX_BIN) tools/geostream-run
 
-test: deps build
+test: deps build unit-san fuzz-build
 	NGINX_BIN=$(NGINX_BIN) t/run-suite
 
 # t/*.t with nginx under memcheck (t/valgrind.suppress says what is not
@@ -96,6 +108,8 @@ test-valgrind: deps build
 
 unit: $(UNIT_TESTS)
 	prove --exec '' $(UNIT_TESTS)
+
+unit-san: $(UNIT_SAN)
 
 clean:
 	rm -rf $(BUILD) t/servroot
@@ -111,20 +125,35 @@ bench-producer: build
 bench-consumer:
 	NGINX_BIN=$(NGINX_BIN) bench/consumer/run
 
-# fuzzing the plain C parsers (clang's libFuzzer and AddressSanitizer);
-# FUZZ_SECONDS per run, the corpus kept in build/fuzz/corpus
-FUZZ_SECONDS ?= 60
-
-$(BUILD)/fuzz/fuzz_message: t/fuzz/fuzz_message.c \
-    ngx_geostream_module/ngx_geostream_message.c \
+# fuzzing the plain C parsers (clang's libFuzzer, AddressSanitizer and
+# UBSan): a target per parser, and one that holds the body's two readers
+# and a strict reference to the same answers.  make test runs each for
+# FUZZ_QUICK_SECONDS (fuzz-quick); make fuzz for FUZZ_SECONDS, the corpus
+# kept in build/fuzz/corpus/TARGET, seeded from t/fuzz/seeds/TARGET.
+FUZZ_SECONDS       ?= 60
+FUZZ_QUICK_SECONDS ?= 6
+FUZZ_TARGETS := $(patsubst t/fuzz/fuzz_%.c,%,$(wildcard t/fuzz/fuzz_*.c))
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+FUZZ_SRCS    := ngx_geostream_module/ngx_geostream_message.c \
     ngx_geostream_module/ngx_geostream_scan.c \
+    ngx_geostream_module/ngx_geostream_json.c \
     ngx_geostream_module/ngx_geostream_history.c \
     ngx_geostream_module/ngx_geostream_filter.c
-	@command -v clang >/dev/null || apt-get install -y -qq clang
-	mkdir -p $(BUILD)/fuzz/corpus
-	clang -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -Ingx_geostream_module -o $@ $(filter %.c,$^) -lcjson -lm
+FUZZ_DEPS    := $(FUZZ_SRCS) t/fuzz/fuzz.h \
+    $(wildcard ngx_geostream_module/ngx_geostream_*.h)
 
-fuzz: $(BUILD)/fuzz/fuzz_message
-	$< -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz/corpus \
-	    t/fuzz/seeds
+$(BUILD)/fuzz/fuzz_%: t/fuzz/fuzz_%.c $(FUZZ_DEPS)
+	mkdir -p $(dir $@)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -Ingx_geostream_module -It/fuzz \
+	    -o $@ $< $(FUZZ_SRCS) -lcjson -lm
+
+fuzz-build: deps $(FUZZ_BINS)
+
+# t/fuzz/run: each target in turn, a line each (runs, seconds, findings);
+# a finding fails it, its input saved in build/fuzz/artifacts/
+fuzz-quick: deps $(FUZZ_BINS)
+	t/fuzz/run $(FUZZ_QUICK_SECONDS) $(FUZZ_TARGETS)
+
+fuzz: deps $(FUZZ_BINS)
+	t/fuzz/run $(FUZZ_SECONDS) $(FUZZ_TARGETS)

@@ -7,15 +7,20 @@
 #include <string.h>
 
 #include "ngx_geostream_filter.h"
+#include "ngx_geostream_message.h"
 
 
-/* one number of a comma-separated list; "*p" moves past it and its comma */
+/*
+ * One number of a comma-separated list, a plain decimal:
+ * -?[0-9]+(\.[0-9]+)?, as a map prints it.  strtod() alone would also take
+ * "0x10", "inf", "1e2" or " 1".  "*p" moves past it and its comma.
+ */
 static int
 ngx_geostream_filter_number(const unsigned char **p,
     const unsigned char *last, int final, double *value)
 {
-    char                  buf[64], *end;
-    size_t                n;
+    char                  buf[NGX_GEOSTREAM_FILTER_NUMBER_MAX + 1];
+    size_t                n, i;
     const unsigned char  *comma;
 
     comma = memchr(*p, ',', last - *p);
@@ -26,18 +31,39 @@ ngx_geostream_filter_number(const unsigned char **p,
 
     n = (comma ? comma : last) - *p;
 
-    if (n == 0 || n >= sizeof(buf)) {
+    if (n == 0 || n > NGX_GEOSTREAM_FILTER_NUMBER_MAX) {
         return -1;
     }
 
     memcpy(buf, *p, n);
     buf[n] = '\0';
 
-    *value = strtod(buf, &end);
+    i = (buf[0] == '-');
 
-    if (*end != '\0' || !isfinite(*value)) {
+    if (i == n || buf[i] < '0' || buf[i] > '9') {
         return -1;
     }
+
+    while (i < n && buf[i] >= '0' && buf[i] <= '9') {
+        i++;
+    }
+
+    if (i < n && buf[i] == '.') {
+        if (++i == n) {
+            return -1;
+        }
+
+        while (i < n && buf[i] >= '0' && buf[i] <= '9') {
+            i++;
+        }
+    }
+
+    if (i != n) {
+        return -1;
+    }
+
+    /* nginx never calls setlocale(): the decimal point is '.' */
+    *value = strtod(buf, NULL);
 
     *p += n + (comma ? 1 : 0);
 
@@ -97,7 +123,12 @@ ngx_geostream_filter_names(ngx_geostream_filter_t *f,
             comma = last;
         }
 
-        if (comma == p || f->nnames == max) {
+        /* as a position's name could be: the filter could match it */
+        if (comma == p || f->nnames == max
+            || (size_t) (comma - p) > NGX_GEOSTREAM_NAME_MAX
+            || !ngx_geostream_utf8_valid(p, comma - p)
+            || ngx_geostream_utf8_has_control(p, comma - p))
+        {
             f->nnames = 0;
             return -1;
         }

@@ -12,7 +12,10 @@
 #include <stddef.h>
 
 
-#define NGX_GEOSTREAM_FILTER_NAMES_MAX  64
+#define NGX_GEOSTREAM_FILTER_NAMES_MAX   64
+
+/* "-180.000000000000": a longer bbox number is no more precise */
+#define NGX_GEOSTREAM_FILTER_NUMBER_MAX  32
 
 
 typedef struct {
@@ -34,8 +37,9 @@ typedef struct {
 
 
 /*
- * "west,south,east,north" in degrees.  west > east is a box that crosses
- * the antimeridian.  Returns 0, or -1 when the box is malformed.
+ * "west,south,east,north" in degrees, each a plain decimal
+ * (-?[0-9]+(.[0-9]+)?, at most 32 characters).  west > east is a box that
+ * crosses the antimeridian.  Returns 0, or -1 when the box is malformed.
  */
 int ngx_geostream_filter_bbox(ngx_geostream_filter_t *f,
     const unsigned char *data, size_t len);
@@ -43,7 +47,9 @@ int ngx_geostream_filter_bbox(ngx_geostream_filter_t *f,
 /*
  * "a,b,c": the names to keep, at most "max", kept in "names" (storage for
  * "max" of them).  The filter points into "data" and "names", which must
- * outlive it.  Returns 0, or -1 when there are too many or an empty one.
+ * outlive it.  Returns 0, or -1 when there are too many, or one that no
+ * position could have: empty, over NGX_GEOSTREAM_NAME_MAX bytes, not
+ * UTF-8, or with a control character.
  */
 int ngx_geostream_filter_names(ngx_geostream_filter_t *f,
     const unsigned char *data, size_t len, ngx_geostream_name_t *names,

@@ -154,6 +154,25 @@ ngx_geostream_history_evict(ngx_geostream_history_t *h, size_t size)
 }
 
 
+void *
+ngx_geostream_history_shift(ngx_geostream_history_t *h)
+{
+    ngx_geostream_history_entry_t  *e;
+
+    if (h->count == 0) {
+        return NULL;
+    }
+
+    e = &h->entries[h->first];
+
+    h->first = (h->first + 1) % h->capacity;
+    h->count--;
+    h->bytes -= e->size;
+
+    return e->data;
+}
+
+
 int
 ngx_geostream_history_push(ngx_geostream_history_t *h, void *data,
     size_t size, int32_t partition, int64_t offset, int64_t timestamp)
@@ -227,8 +246,9 @@ int
 ngx_geostream_cursor_parse(const unsigned char *data, size_t len,
     int64_t *offsets, size_t max)
 {
-    size_t                n;
+    size_t                n, named_len;
     int64_t               partition, offset, *value;
+    unsigned char         named[NGX_GEOSTREAM_PARTITIONS_MAX];
     const unsigned char  *p, *last;
 
     memset(offsets, 0, max * sizeof(int64_t));
@@ -237,9 +257,13 @@ ngx_geostream_cursor_parse(const unsigned char *data, size_t len,
     p = data;
     last = data + len;
 
-    if (len == 0) {
+    if (len == 0 || len > NGX_GEOSTREAM_CURSOR_LEN_MAX) {
         return -1;
     }
+
+    /* which partitions the cursor named: none twice */
+    named_len = max < sizeof(named) ? max : sizeof(named);
+    memset(named, 0, named_len);
 
     while (p < last) {
         partition = 0;
@@ -251,7 +275,8 @@ ngx_geostream_cursor_parse(const unsigned char *data, size_t len,
             }
 
             for ( /* void */ ; p < last && *p >= '0' && *p <= '9'; p++) {
-                if (*value > (INT64_MAX - 9) / 10) {
+                /* a Kafka offset is an int64: nothing past INT64_MAX */
+                if (*value > (INT64_MAX - (*p - '0')) / 10) {
                     return -1;
                 }
 
@@ -271,10 +296,11 @@ ngx_geostream_cursor_parse(const unsigned char *data, size_t len,
             }
         }
 
-        if (partition >= (int64_t) max) {
+        if (partition >= (int64_t) named_len || named[partition]) {
             return -1;
         }
 
+        named[partition] = 1;
         offsets[partition] = offset;
 
         if ((size_t) partition + 1 > n) {
@@ -291,4 +317,127 @@ ngx_geostream_cursor_parse(const unsigned char *data, size_t len,
     }
 
     return (int) n;
+}
+
+
+/* a duration's units, largest first, as nginx's ngx_parse_time() has them */
+static const struct {
+    const char  *unit;
+    size_t       len;
+    int64_t      ms;
+} ngx_geostream_since_units[] = {
+    { "y", 1, 365LL * 24 * 3600 * 1000 },
+    { "M", 1, 30LL * 24 * 3600 * 1000 },
+    { "w", 1, 7LL * 24 * 3600 * 1000 },
+    { "d", 1, 24LL * 3600 * 1000 },
+    { "h", 1, 3600LL * 1000 },
+    { "ms", 2, 1 },                 /* before "m": the longer unit first */
+    { "m", 1, 60LL * 1000 },
+    { "s", 1, 1000 },
+};
+
+
+/* the order in which a duration's units may follow each other */
+static const int  ngx_geostream_since_rank[] = { 0, 1, 2, 3, 4, 7, 5, 6 };
+
+
+int
+ngx_geostream_since_parse(const unsigned char *data, size_t len,
+    int64_t now, int64_t *since)
+{
+    int                   rank, last_rank;
+    size_t                i, u, digits;
+    int64_t               n, total;
+    const unsigned char  *p, *end;
+
+    *since = 0;
+
+    if (len == 6 && memcmp(data, "latest", 6) == 0) {
+        return NGX_GEOSTREAM_SINCE_LATEST;
+    }
+
+    if (len == 9 && memcmp(data, "beginning", 9) == 0) {
+        return NGX_GEOSTREAM_SINCE_BEGINNING;
+    }
+
+    if (len == 0 || len > NGX_GEOSTREAM_SINCE_LEN_MAX) {
+        return -1;
+    }
+
+    /* only digits: a time in ms since the epoch */
+    for (i = 0; i < len && data[i] >= '0' && data[i] <= '9'; i++) {
+        /* void */
+    }
+
+    if (i == len) {
+        for (n = 0, i = 0; i < len; i++) {
+            if (n > (INT64_MAX - (data[i] - '0')) / 10) {
+                return -1;
+            }
+
+            n = n * 10 + (data[i] - '0');
+        }
+
+        *since = n;
+        return NGX_GEOSTREAM_SINCE_TIME;
+    }
+
+    /* a duration back from now: 90s, 5m, 1h30m, each unit once, in order */
+    p = data;
+    end = data + len;
+    total = 0;
+    last_rank = -1;
+
+    while (p < end) {
+        n = 0;
+
+        for (digits = 0; p < end && *p >= '0' && *p <= '9'; p++, digits++) {
+            if (digits == 9) {
+                return -1;
+            }
+
+            n = n * 10 + (*p - '0');
+        }
+
+        if (digits == 0) {
+            return -1;
+        }
+
+        for (u = 0; u < sizeof(ngx_geostream_since_units)
+                        / sizeof(ngx_geostream_since_units[0]); u++)
+        {
+            if ((size_t) (end - p) >= ngx_geostream_since_units[u].len
+                && memcmp(p, ngx_geostream_since_units[u].unit,
+                          ngx_geostream_since_units[u].len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (u == sizeof(ngx_geostream_since_units)
+                 / sizeof(ngx_geostream_since_units[0]))
+        {
+            return -1;
+        }
+
+        rank = ngx_geostream_since_rank[u];
+
+        if (rank <= last_rank) {
+            return -1;
+        }
+
+        last_rank = rank;
+        p += ngx_geostream_since_units[u].len;
+
+        if (n > (INT64_MAX - total) / ngx_geostream_since_units[u].ms) {
+            return -1;
+        }
+
+        total += n * ngx_geostream_since_units[u].ms;
+    }
+
+    /* back before the epoch is from the very beginning of time */
+    *since = (total < now) ? now - total : 0;
+
+    return NGX_GEOSTREAM_SINCE_TIME;
 }

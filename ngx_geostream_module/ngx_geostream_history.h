@@ -29,6 +29,10 @@
 
 #define NGX_GEOSTREAM_PARTITIONS_MAX  1024
 
+/* the longest cursor: every partition, "1023:9223372036854775807," each */
+#define NGX_GEOSTREAM_CURSOR_LEN_MAX                                         \
+    (NGX_GEOSTREAM_PARTITIONS_MAX * sizeof("1023:9223372036854775807,"))
+
 
 typedef struct {
     void          *data;
@@ -87,6 +91,13 @@ void *ngx_geostream_history_evict(ngx_geostream_history_t *h, size_t size);
 int ngx_geostream_history_push(ngx_geostream_history_t *h, void *data,
     size_t size, int32_t partition, int64_t offset, int64_t timestamp);
 
+/*
+ * Removes the oldest entry and returns its data (the caller releases it);
+ * NULL when the ring is empty.  To empty a ring whose events no longer
+ * follow on from what comes next (a partition's log that was reset).
+ */
+void *ngx_geostream_history_shift(ngx_geostream_history_t *h);
+
 /* 1 when the ring holds every event after "cursor" (n partitions) */
 int ngx_geostream_history_covers(const ngx_geostream_history_t *h,
     const int64_t *cursor, size_t n);
@@ -100,12 +111,33 @@ const ngx_geostream_history_entry_t *ngx_geostream_history_at(
     const ngx_geostream_history_t *h, size_t i);
 
 /*
- * Parses a cursor "p:offset,p:offset".  Partitions it does not name are at
- * 0.  Returns the number of partitions it spans (highest named + 1), or -1
- * when it is malformed.  "offsets" has room for "max" partitions.
+ * Parses a cursor "p:offset,p:offset": each partition below "max" (and
+ * NGX_GEOSTREAM_PARTITIONS_MAX) and named once, each offset within int64,
+ * the whole at most NGX_GEOSTREAM_CURSOR_LEN_MAX bytes.  Partitions it does
+ * not name are at 0.  Returns the number of partitions it spans (highest
+ * named + 1), or -1 when it is malformed.  "offsets" has room for "max"
+ * partitions.
  */
 int ngx_geostream_cursor_parse(const unsigned char *data, size_t len,
     int64_t *offsets, size_t max);
+
+
+/* where a stream starts (since=) */
+#define NGX_GEOSTREAM_SINCE_LATEST     0
+#define NGX_GEOSTREAM_SINCE_BEGINNING  1
+#define NGX_GEOSTREAM_SINCE_TIME       2
+
+#define NGX_GEOSTREAM_SINCE_LEN_MAX    64
+
+/*
+ * since=: "latest", "beginning", a time in ms since the epoch (within
+ * int64), or a duration back from "now" (ms): numbers of up to 9 digits
+ * with units y, M (30 days), w, d, h, m, s, ms, largest first, each once
+ * ("1h30m"), as nginx's time syntax without its spaces.  Returns one of
+ * the NGX_GEOSTREAM_SINCE_ values (the time in "*since" for TIME), or -1.
+ */
+int ngx_geostream_since_parse(const unsigned char *data, size_t len,
+    int64_t now, int64_t *since);
 
 
 #endif /* _NGX_GEOSTREAM_HISTORY_H_INCLUDED_ */

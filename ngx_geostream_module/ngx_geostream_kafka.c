@@ -19,6 +19,28 @@
 #define NGX_GEOSTREAM_METADATA_TIMEOUT   5000    /* ms */
 #define NGX_GEOSTREAM_METADATA_REFRESH   5       /* s, to notice partitions */
 #define NGX_GEOSTREAM_RETRY_UNKNOWN      1       /* s, topic not there yet */
+#define NGX_GEOSTREAM_FAILURE_KINDS      16      /* topic and reason pairs */
+
+/*
+ * The event streams get when a partition's log no longer has the reader's
+ * position: "reset" (its end is before it) or "retention" (its start is
+ * after it).  Topic names are [a-zA-Z0-9._-]: nothing to escape.
+ */
+#define NGX_GEOSTREAM_RESET_EVENT                                             \
+    "id: %.*s\nevent: %s\ndata: {\"reason\":\"%s\",\"topic\":\"%s\","       \
+    "\"partition\":%d,\"offset\":%lld,\"previous\":%lld}\n\n"
+
+
+/*
+ * Messages that were not delivered, counted by topic and reason and
+ * logged once a poll interval: when Kafka is away, messages expire by the
+ * thousand, and a line for each would flood the error log.
+ */
+typedef struct {
+    rd_kafka_resp_err_t         err;
+    ngx_uint_t                  count;
+    u_char                      topic[256];
+} ngx_geostream_failures_t;
 
 
 /* a topic as the consumer thread follows it; thread-only */
@@ -56,6 +78,8 @@ typedef struct {
 
     /* thread-only */
     ngx_geostream_followed_t   *followed;
+    char                       *cluster;        /* Kafka's cluster id */
+    ngx_uint_t                  brokers_down;   /* since the last check */
 
     /* event-loop-only */
     ngx_connection_t           *notify;
@@ -73,6 +97,19 @@ typedef struct {
     ngx_connection_t           *producer_notify;
     ngx_fd_t                    producer_notify_write;
     ngx_event_t                 poll_timer;
+
+    /*
+     * when librdkafka last said that all of a producer's brokers are
+     * down, until one of them is seen up again; 0: not down
+     */
+    ngx_msec_t                  down_since[NGX_GEOSTREAM_PRODUCERS];
+
+    /* a stopping worker gives up on what Kafka has not taken by then */
+    ngx_msec_t                  stop_deadline;  /* 0: not set */
+
+    ngx_geostream_failures_t    failures[NGX_GEOSTREAM_FAILURE_KINDS];
+    ngx_uint_t                  nfailures;
+    ngx_uint_t                  failures_other;  /* past the kinds above */
 
     ngx_geostream_consumer_t   *consumer;
 } ngx_geostream_worker_t;
@@ -92,6 +129,14 @@ static void ngx_geostream_kafka_error(rd_kafka_t *rk, int err,
     const char *reason, void *opaque);
 static void ngx_geostream_kafka_delivered(rd_kafka_t *rk,
     const rd_kafka_message_t *msg, void *opaque);
+static int ngx_geostream_kafka_stats(rd_kafka_t *rk, char *json,
+    size_t json_len, void *opaque);
+static void ngx_geostream_kafka_set_up(rd_kafka_t *rk);
+static void ngx_geostream_kafka_count_failure(const char *topic,
+    rd_kafka_resp_err_t err);
+static void ngx_geostream_kafka_log_failures(ngx_log_t *log,
+    const char *when);
+static int ngx_geostream_kafka_purge(ngx_geostream_worker_t *w);
 static ngx_connection_t *ngx_geostream_kafka_pipe(ngx_cycle_t *cycle,
     ngx_fd_t *write_fd, ngx_event_handler_pt handler);
 static void ngx_geostream_kafka_close_pipe(ngx_connection_t *c,
@@ -101,7 +146,7 @@ static void ngx_geostream_kafka_producer_notified(ngx_event_t *ev);
 static void ngx_geostream_kafka_poll_timer(ngx_event_t *ev);
 
 static ngx_int_t ngx_geostream_consumer_start(ngx_cycle_t *cycle);
-static void ngx_geostream_consumer_stop(void);
+static void ngx_geostream_consumer_stop(ngx_msec_t deadline);
 static void ngx_geostream_consumer_notified(ngx_event_t *ev);
 static void *ngx_geostream_consumer_thread(void *data);
 static void ngx_geostream_consumer_add(ngx_geostream_consumer_t *cs,
@@ -109,6 +154,16 @@ static void ngx_geostream_consumer_add(ngx_geostream_consumer_t *cs,
 static void ngx_geostream_consumer_refresh(ngx_geostream_consumer_t *cs,
     ngx_geostream_followed_t *ft, ngx_geostream_event_t ***tail);
 
+static ngx_geostream_event_t *ngx_geostream_consumer_reset(
+    ngx_geostream_consumer_t *cs, rd_kafka_message_t *msg);
+static ngx_geostream_event_t *ngx_geostream_consumer_restart(
+    ngx_geostream_consumer_t *cs, ngx_geostream_followed_t *ft, int32_t p,
+    int64_t offset, int64_t was, const char *what);
+static ngx_uint_t ngx_geostream_consumer_new_cluster(
+    ngx_geostream_consumer_t *cs);
+static void ngx_geostream_consumer_rewind(ngx_geostream_consumer_t *cs,
+    ngx_geostream_event_t ***tail);
+static void ngx_geostream_consumer_back(ngx_geostream_consumer_t *cs);
 static size_t ngx_geostream_consumer_cursor(ngx_geostream_reading_t *rd,
     u_char **cursor);
 static void ngx_geostream_consumer_hand_over(ngx_geostream_consumer_t *cs,
@@ -137,6 +192,13 @@ static const char  *ngx_geostream_producer_defaults[] = {
     "partitioner", "murmur2_random",
     /* a topic exists because someone made it, not because a URL named it */
     "allow.auto.create.topics", "false",
+    /*
+     * and one that Kafka says it does not have is refused after this long
+     * (librdkafka's 30 s default would first let the message time out)
+     */
+    "topic.metadata.propagation.max.ms", "2000",
+    /* the brokers' states, to see Kafka come back after an outage */
+    "statistics.interval.ms", "1000",
     NULL
 };
 
@@ -366,6 +428,7 @@ ngx_geostream_kafka_producer_new(ngx_cycle_t *cycle,
     rd_kafka_conf_set_log_cb(conf, ngx_geostream_kafka_log);
     rd_kafka_conf_set_error_cb(conf, ngx_geostream_kafka_error);
     rd_kafka_conf_set_dr_msg_cb(conf, ngx_geostream_kafka_delivered);
+    rd_kafka_conf_set_stats_cb(conf, ngx_geostream_kafka_stats);
     rd_kafka_conf_set_opaque(conf, cycle->log);
 
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
@@ -395,7 +458,15 @@ ngx_geostream_kafka_exit_process(ngx_cycle_t *cycle)
 
     w = &ngx_geostream_worker;
 
-    ngx_geostream_consumer_stop();
+    /*
+     * One deadline for all that the worker waits for on its way out; it
+     * may have been set while requests waited (stopping())
+     */
+    ngx_time_update();
+    deadline = w->stop_deadline ? w->stop_deadline
+                                : ngx_current_msec + w->conf->flush_timeout;
+
+    ngx_geostream_consumer_stop(deadline);
 
     if (w->poll_timer.timer_set) {
         ngx_del_timer(&w->poll_timer);
@@ -403,9 +474,6 @@ ngx_geostream_kafka_exit_process(ngx_cycle_t *cycle)
 
     /* what was accepted is delivered before the worker goes, within bounds */
     ngx_geostream_kafka_exiting = 1;
-
-    ngx_time_update();
-    deadline = ngx_current_msec + w->conf->flush_timeout;
 
     /* the producers deliver in parallel: each waits what is left of it */
     for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
@@ -419,14 +487,24 @@ ngx_geostream_kafka_exit_process(ngx_cycle_t *cycle)
         remaining = (ngx_msec_int_t) (deadline - ngx_current_msec);
 
         rd_kafka_flush(rk, remaining > 0 ? (int) remaining : 0);
+    }
 
-        left = rd_kafka_outq_len(rk);
+    left = ngx_geostream_kafka_purge(w);
 
-        if (left > 0) {
-            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                          "geostream: %d kafka messages not delivered "
-                          "within geostream_kafka_flush_timeout %M",
-                          left, w->conf->flush_timeout);
+    if (left > 0) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "geostream: %d kafka messages not delivered "
+                      "within geostream_kafka_flush_timeout %M",
+                      left, w->conf->flush_timeout);
+    }
+
+    ngx_geostream_kafka_log_failures(cycle->log, "on exit");
+
+    for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
+        rk = w->producers[i];
+
+        if (rk == NULL) {
+            continue;
         }
 
         rd_kafka_destroy(rk);
@@ -437,6 +515,105 @@ ngx_geostream_kafka_exit_process(ngx_cycle_t *cycle)
                                    w->producer_notify_write);
     w->producer_notify = NULL;
     w->producer_notify_write = NGX_INVALID_FILE;
+}
+
+
+ngx_int_t
+ngx_geostream_kafka_stopping(void)
+{
+    int                      left;
+    ngx_geostream_worker_t  *w;
+
+    w = &ngx_geostream_worker;
+
+    if (w->stop_deadline == 0) {
+        w->stop_deadline = ngx_current_msec + w->conf->flush_timeout;
+        w->stop_deadline += (w->stop_deadline == 0);
+        return NGX_AGAIN;
+    }
+
+    if ((ngx_msec_int_t) (ngx_current_msec - w->stop_deadline) < 0) {
+        return NGX_AGAIN;
+    }
+
+    left = ngx_geostream_kafka_purge(w);
+
+    if (left > 0) {
+        ngx_log_error(NGX_LOG_ALERT, w->cycle->log, 0,
+                      "geostream: %d kafka messages not delivered "
+                      "within geostream_kafka_flush_timeout %M",
+                      left, w->conf->flush_timeout);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Gives up what is still undelivered, so that a stopping worker goes in
+ * time even with Kafka away: purged messages get their delivery reports
+ * (counted as failed, and answering the requests that wait for them) at
+ * once, and librdkafka then has nothing left to wait for on its way out.
+ * Returns how many messages were given up.
+ */
+static int
+ngx_geostream_kafka_purge(ngx_geostream_worker_t *w)
+{
+    int          left, n;
+    ngx_uint_t   i;
+    rd_kafka_t  *rk;
+
+    left = 0;
+
+    for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
+        rk = w->producers[i];
+
+        if (rk == NULL) {
+            continue;
+        }
+
+        n = rd_kafka_outq_len(rk);
+
+        if (n == 0) {
+            continue;
+        }
+
+        left += n;
+
+        (void) rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE
+                                  | RD_KAFKA_PURGE_F_INFLIGHT
+                                  | RD_KAFKA_PURGE_F_NON_BLOCKING);
+        rd_kafka_poll(rk, 0);
+    }
+
+    return left;
+}
+
+
+ngx_int_t
+ngx_geostream_thread_join(pthread_t thread, ngx_msec_t deadline)
+{
+    ngx_msec_int_t   left;
+    struct timespec  ts;
+
+    ngx_time_update();
+    left = (ngx_msec_int_t) (deadline - ngx_current_msec);
+
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+        return pthread_join(thread, NULL) == 0 ? NGX_OK : NGX_ERROR;
+    }
+
+    if (left > 0) {
+        ts.tv_sec += left / 1000;
+        ts.tv_nsec += (left % 1000) * 1000000;
+
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+    }
+
+    return pthread_timedjoin_np(thread, NULL, &ts) == 0 ? NGX_OK : NGX_AGAIN;
 }
 
 
@@ -500,11 +677,27 @@ static void
 ngx_geostream_kafka_error(rd_kafka_t *rk, int err, const char *reason,
     void *opaque)
 {
-    ngx_log_t   *log;
-    ngx_uint_t   level;
+    ngx_log_t               *log;
+    ngx_uint_t               i, level;
+    ngx_geostream_worker_t  *w;
 
     log = opaque;
+    w = &ngx_geostream_worker;
     level = (err == RD_KAFKA_RESP_ERR__FATAL) ? NGX_LOG_ALERT : NGX_LOG_ERR;
+
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        /* served on the consumer thread by its rd_kafka_poll() */
+        if (w->consumer && w->consumer->rk == rk) {
+            w->consumer->brokers_down = 1;
+        }
+
+        for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
+            if (w->producers[i] == rk && w->down_since[i] == 0) {
+                /* 0 means "not down": a clock at 0 counts from 1 */
+                w->down_since[i] = ngx_current_msec ? ngx_current_msec : 1;
+            }
+        }
+    }
 
     ngx_log_error(level, log, 0, "geostream: kafka %s: %s: %s",
                   rd_kafka_name(rk), rd_kafka_err2name(err), reason);
@@ -515,23 +708,173 @@ static void
 ngx_geostream_kafka_delivered(rd_kafka_t *rk, const rd_kafka_message_t *msg,
     void *opaque)
 {
-    ngx_log_t  *log;
-
-    log = opaque;
+    ngx_geostream_stats_add(in_flight, -1);
 
     if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         ngx_geostream_stats_add(delivered, 1);
+        ngx_geostream_kafka_set_up(rk);
 
     } else {
         ngx_geostream_stats_add(failed, 1);
-
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "geostream: message to topic \"%s\" not delivered: %s",
-                      rd_kafka_topic_name(msg->rkt),
-                      rd_kafka_err2str(msg->err));
+        ngx_geostream_kafka_count_failure(rd_kafka_topic_name(msg->rkt),
+                                          msg->err);
     }
 
     ngx_geostream_worker.delivered(msg);
+}
+
+
+/*
+ * librdkafka's statistics, every statistics.interval.ms: while a
+ * producer's brokers are down, they say when one of them is up again (a
+ * producer that is refused messages has no deliveries to tell it).
+ */
+static int
+ngx_geostream_kafka_stats(rd_kafka_t *rk, char *json, size_t json_len,
+    void *opaque)
+{
+    cJSON                   *stats, *brokers, *broker, *state;
+    ngx_uint_t               i;
+    ngx_geostream_worker_t  *w;
+
+    w = &ngx_geostream_worker;
+
+    for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
+        if (w->producers[i] == rk) {
+            break;
+        }
+    }
+
+    if (i == NGX_GEOSTREAM_PRODUCERS || w->down_since[i] == 0) {
+        return 0;
+    }
+
+    stats = cJSON_ParseWithLength(json, json_len);
+    brokers = cJSON_GetObjectItemCaseSensitive(stats, "brokers");
+
+    cJSON_ArrayForEach(broker, brokers) {
+        state = cJSON_GetObjectItemCaseSensitive(broker, "state");
+
+        if (cJSON_IsString(state) && ngx_strcmp(state->valuestring, "UP") == 0)
+        {
+            ngx_geostream_kafka_set_up(rk);
+            break;
+        }
+    }
+
+    cJSON_Delete(stats);
+
+    /* 0: librdkafka frees the JSON */
+    return 0;
+}
+
+
+static void
+ngx_geostream_kafka_set_up(rd_kafka_t *rk)
+{
+    ngx_uint_t               i;
+    ngx_geostream_worker_t  *w;
+
+    w = &ngx_geostream_worker;
+
+    for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
+        if (w->producers[i] == rk && w->down_since[i]) {
+            w->down_since[i] = 0;
+
+            ngx_log_error(NGX_LOG_NOTICE, w->cycle->log, 0,
+                          "geostream: kafka %s: a broker is up again",
+                          rd_kafka_name(rk));
+        }
+    }
+}
+
+
+ngx_uint_t
+ngx_geostream_kafka_unavailable(void)
+{
+    ngx_uint_t               i, running;
+    ngx_geostream_worker_t  *w;
+
+    w = &ngx_geostream_worker;
+    running = 0;
+
+    /* refused only when no producer of the worker has a broker */
+    for (i = 0; i < NGX_GEOSTREAM_PRODUCERS; i++) {
+        if (w->producers[i] == NULL) {
+            continue;
+        }
+
+        running++;
+
+        if (w->down_since[i] == 0
+            || ngx_current_msec - w->down_since[i] < w->conf->down_grace)
+        {
+            return 0;
+        }
+    }
+
+    return running > 0;
+}
+
+
+static void
+ngx_geostream_kafka_count_failure(const char *topic, rd_kafka_resp_err_t err)
+{
+    ngx_uint_t                 i;
+    ngx_geostream_worker_t    *w;
+    ngx_geostream_failures_t  *f;
+
+    w = &ngx_geostream_worker;
+
+    for (i = 0; i < w->nfailures; i++) {
+        f = &w->failures[i];
+
+        if (f->err == err && ngx_strcmp(f->topic, topic) == 0) {
+            f->count++;
+            return;
+        }
+    }
+
+    if (w->nfailures == NGX_GEOSTREAM_FAILURE_KINDS) {
+        w->failures_other++;
+        return;
+    }
+
+    f = &w->failures[w->nfailures++];
+    f->err = err;
+    f->count = 1;
+    ngx_cpystrn(f->topic, (u_char *) topic, sizeof(f->topic));
+}
+
+
+/* a line for each topic and reason since the last call */
+static void
+ngx_geostream_kafka_log_failures(ngx_log_t *log, const char *when)
+{
+    ngx_uint_t                 i;
+    ngx_geostream_worker_t    *w;
+    ngx_geostream_failures_t  *f;
+
+    w = &ngx_geostream_worker;
+
+    for (i = 0; i < w->nfailures; i++) {
+        f = &w->failures[i];
+
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "geostream: not delivered %s: %ui to topic \"%s\": "
+                      "%s", when, f->count, f->topic,
+                      rd_kafka_err2str(f->err));
+    }
+
+    if (w->failures_other) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "geostream: not delivered %s: %ui more, to other "
+                      "topics or for other reasons", when,
+                      w->failures_other);
+    }
+
+    w->nfailures = 0;
+    w->failures_other = 0;
 }
 
 
@@ -650,6 +993,7 @@ ngx_geostream_kafka_poll_timer(ngx_event_t *ev)
     w = ev->data;
 
     ngx_geostream_kafka_poll(w);
+    ngx_geostream_kafka_log_failures(ev->log, "in the last second");
 
     if (!ngx_exiting) {
         ngx_add_timer(ev, NGX_GEOSTREAM_POLL_INTERVAL);
@@ -843,7 +1187,7 @@ failed:
 
 
 static void
-ngx_geostream_consumer_stop(void)
+ngx_geostream_consumer_stop(ngx_msec_t deadline)
 {
     int32_t                    p;
     ngx_geostream_event_t     *ev, *next_ev;
@@ -860,14 +1204,26 @@ ngx_geostream_consumer_stop(void)
     }
 
     /* the replay thread hands over through the consumer: it stops first */
-    ngx_geostream_replay_stop();
+    ngx_geostream_replay_stop(deadline);
 
     pthread_mutex_lock(&cs->mutex);
     cs->stop = 1;
     pthread_mutex_unlock(&cs->mutex);
 
     rd_kafka_queue_yield(cs->queue);
-    pthread_join(cs->thread, NULL);
+
+    /*
+     * With Kafka away, the thread may be in a metadata request that takes
+     * its whole timeout: the worker does not wait past its deadline for
+     * it, and leaves the consumer as it is (the process is exiting).
+     */
+    if (ngx_geostream_thread_join(cs->thread, deadline) != NGX_OK) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "geostream: the consumer thread is still waiting "
+                      "for kafka; the worker exits without it");
+        w->consumer = NULL;
+        return;
+    }
 
     for (ft = cs->followed; ft; ft = next_ft) {
         next_ft = ft->next;
@@ -892,6 +1248,7 @@ ngx_geostream_consumer_stop(void)
         free(ev);
     }
 
+    free(cs->cluster);
     rd_kafka_queue_destroy(cs->queue);
     rd_kafka_destroy(cs->rk);
 
@@ -998,6 +1355,23 @@ ngx_geostream_consumer_thread(void *data)
         n = ngx_geostream_kafka_consume(cs->queue, NGX_GEOSTREAM_CONSUME_WAIT,
                                         msgs, NGX_GEOSTREAM_CONSUME_BATCH);
 
+        /* an outage that began before this batch came is known now */
+        rd_kafka_poll(cs->rk, 0);
+
+        if (cs->brokers_down) {
+            ngx_geostream_consumer_back(cs);
+        }
+
+        if (n > 0 && ngx_geostream_consumer_new_cluster(cs)) {
+            /* this batch may be of the new logs: they are read from 0 */
+            for (i = 0; i < n; i++) {
+                rd_kafka_message_destroy(msgs[i]);
+            }
+
+            ngx_geostream_consumer_rewind(cs, &tail);
+            n = 0;
+        }
+
         for (i = 0; i < n; i++) {
             ev = NULL;
 
@@ -1008,6 +1382,10 @@ ngx_geostream_consumer_thread(void *data)
                         break;
                     }
                 }
+
+            } else if (msgs[i]->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET)
+            {
+                ev = ngx_geostream_consumer_reset(cs, msgs[i]);
 
             } else if (msgs[i]->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
@@ -1037,6 +1415,8 @@ static void
 ngx_geostream_consumer_add(ngx_geostream_consumer_t *cs,
     ngx_geostream_follow_t *f, ngx_geostream_event_t ***tail)
 {
+    char                       errstr[512];
+    rd_kafka_topic_conf_t     *tconf;
     ngx_geostream_followed_t  *ft;
 
     for (ft = cs->followed; ft; ft = ft->next) {
@@ -1054,7 +1434,23 @@ ngx_geostream_consumer_add(ngx_geostream_consumer_t *cs,
 
     ft->rd.name = strdup(f->name);
     ft->rd.name_len = f->len;
-    ft->rkt = rd_kafka_topic_new(cs->rk, f->name, NULL);
+
+    /*
+     * A position that the partition's log no longer has is an error that
+     * the thread handles (ngx_geostream_consumer_reset()), so that streams
+     * are told, whatever auto.offset.reset the configuration gives.
+     */
+    tconf = rd_kafka_default_topic_conf_dup(cs->rk);
+    if (tconf != NULL
+        && rd_kafka_topic_conf_set(tconf, "auto.offset.reset", "error",
+                                   errstr, sizeof(errstr))
+           != RD_KAFKA_CONF_OK)
+    {
+        rd_kafka_topic_conf_destroy(tconf);
+        tconf = NULL;
+    }
+
+    ft->rkt = rd_kafka_topic_new(cs->rk, f->name, tconf);
 
     if (ft->rd.name == NULL || ft->rkt == NULL) {
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
@@ -1068,6 +1464,208 @@ ngx_geostream_consumer_add(ngx_geostream_consumer_t *cs,
     cs->followed = ft;
 
     ngx_geostream_consumer_refresh(cs, ft, tail);
+}
+
+
+/*
+ * A partition's log does not have the position reading was at (offset out
+ * of range): its end is before it (the topic was deleted and made again,
+ * or a broker lost its data) or its start is after it (retention passed
+ * it).  Reading goes on from the log's start, and every stream of the
+ * topic gets an event that says so, with the cursor from then on.
+ */
+static ngx_geostream_event_t *
+ngx_geostream_consumer_reset(ngx_geostream_consumer_t *cs,
+    rd_kafka_message_t *msg)
+{
+    int32_t                    p;
+    int64_t                    low, high, was;
+    const char                *what;
+    rd_kafka_resp_err_t        err;
+    ngx_geostream_followed_t  *ft;
+
+    for (ft = cs->followed; ft; ft = ft->next) {
+        if (ft->rkt == msg->rkt) {
+            break;
+        }
+    }
+
+    p = msg->partition;
+
+    if (ft == NULL || p < 0 || p >= ft->rd.partitions) {
+        return NULL;
+    }
+
+    was = ft->rd.next_offsets[p];
+
+    err = rd_kafka_query_watermark_offsets(cs->rk, ft->rd.name, p, &low,
+                                           &high,
+                                           NGX_GEOSTREAM_METADATA_TIMEOUT);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        /* reading stays stopped until Kafka answers: try again later */
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "geostream: offsets of \"%s\" [%d]: %s",
+                      ft->rd.name, p, rd_kafka_err2str(err));
+        low = 0;
+        high = was;
+    }
+
+    what = (was > high) ? "reset" : "retention";
+
+    return ngx_geostream_consumer_restart(cs, ft, p, low, was, what);
+}
+
+
+/*
+ * Reading of a partition starts again at "offset" (its log's start),
+ * not where it was ("was"); the event tells the streams why ("what").
+ */
+static ngx_geostream_event_t *
+ngx_geostream_consumer_restart(ngx_geostream_consumer_t *cs,
+    ngx_geostream_followed_t *ft, int32_t p, int64_t offset, int64_t was,
+    const char *what)
+{
+    int                     len;
+    u_char                 *cursor;
+    size_t                  n;
+    ngx_geostream_event_t  *ev;
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "geostream: \"%s\" [%d] no longer has offset %L (%s): "
+                  "reading goes on from %L", ft->rd.name, p, was, what,
+                  offset);
+
+    rd_kafka_consume_stop(ft->rkt, p);
+
+    if (rd_kafka_consume_start_queue(ft->rkt, p,
+                                     offset ? offset
+                                            : RD_KAFKA_OFFSET_BEGINNING,
+                                     cs->queue)
+        == -1)
+    {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "geostream: cannot consume \"%s\" [%d]: %s",
+                      ft->rd.name, p,
+                      rd_kafka_err2str(rd_kafka_last_error()));
+    }
+
+    ft->rd.next_offsets[p] = offset;
+
+    n = ngx_geostream_consumer_cursor(&ft->rd, &cursor);
+    if (cursor == NULL) {
+        return NULL;
+    }
+
+    /* "id: " first, as in a message's event, so that it places streams */
+    len = snprintf(NULL, 0, NGX_GEOSTREAM_RESET_EVENT, (int) n, cursor, what,
+                   what, ft->rd.name, p, (long long) offset,
+                   (long long) was);
+
+    ev = ngx_geostream_event_alloc(NGX_GEOSTREAM_EVENT_RESET, &ft->rd, NULL,
+                                   0, len + 1);
+    if (ev != NULL) {
+        ev->partition = p;
+        ev->offset = offset;
+        ev->timestamp = (int64_t) time(NULL) * 1000;
+        ev->data.len = snprintf((char *) ev->data.data, len + 1,
+                                NGX_GEOSTREAM_RESET_EVENT, (int) n, cursor,
+                                what, what, ft->rd.name, p,
+                                (long long) offset, (long long) was);
+    }
+
+    free(cursor);
+
+    return ev;
+}
+
+
+/*
+ * Whether Kafka is another cluster than before (its id changed): a broker
+ * that lost its data and was made again.  Its logs start at 0 again, and
+ * they may have grown past the positions reading was at before reading
+ * comes back, when no offset is out of range: checked before each batch
+ * is used, from the metadata librdkafka has, without waiting.
+ */
+static ngx_uint_t
+ngx_geostream_consumer_new_cluster(ngx_geostream_consumer_t *cs)
+{
+    char        *id;
+    ngx_uint_t   changed;
+
+    id = rd_kafka_clusterid(cs->rk, 0);
+
+    if (id == NULL) {
+        return 0;
+    }
+
+    changed = (cs->cluster != NULL && ngx_strcmp(cs->cluster, id) != 0);
+
+    if (cs->cluster == NULL || changed) {
+        free(cs->cluster);
+        cs->cluster = id;
+
+    } else {
+        free(id);
+    }
+
+    return changed;
+}
+
+
+/*
+ * After all brokers were down, nothing read is used until Kafka answers
+ * a metadata request again, which tells its cluster id: a broker that
+ * came back empty is a new cluster, and what it has must be read from 0
+ * (ngx_geostream_consumer_new_cluster()), not from where reading was.
+ */
+static void
+ngx_geostream_consumer_back(ngx_geostream_consumer_t *cs)
+{
+    ngx_uint_t                  stop;
+    rd_kafka_resp_err_t         err;
+    const rd_kafka_metadata_t  *md;
+
+    for ( ;; ) {
+        err = rd_kafka_metadata(cs->rk, 0, NULL, &md, 500);
+
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rd_kafka_metadata_destroy(md);
+            break;
+        }
+
+        pthread_mutex_lock(&cs->mutex);
+        stop = cs->stop;
+        pthread_mutex_unlock(&cs->mutex);
+
+        if (stop) {
+            return;
+        }
+    }
+
+    cs->brokers_down = 0;
+}
+
+
+/* every partition of every topic starts again from its beginning */
+static void
+ngx_geostream_consumer_rewind(ngx_geostream_consumer_t *cs,
+    ngx_geostream_event_t ***tail)
+{
+    int32_t                    p;
+    ngx_geostream_event_t     *ev;
+    ngx_geostream_followed_t  *ft;
+
+    for (ft = cs->followed; ft; ft = ft->next) {
+        for (p = 0; p < ft->rd.partitions; p++) {
+            ev = ngx_geostream_consumer_restart(cs, ft, p, 0,
+                                                ft->rd.next_offsets[p],
+                                                "reset");
+            if (ev) {
+                **tail = ev;
+                *tail = &ev->next;
+            }
+        }
+    }
 }
 
 

@@ -19,6 +19,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include <pthread.h>
 #include <librdkafka/rdkafka.h>
 
 #include "ngx_geostream_route.h"
@@ -33,7 +34,13 @@ typedef enum {
     /* a replay's notice to its owner (SSE bytes, no filter applies) */
     NGX_GEOSTREAM_EVENT_REPLAY_NOTICE,
     /* the replay is over; its owner takes it from here */
-    NGX_GEOSTREAM_EVENT_REPLAY_DONE
+    NGX_GEOSTREAM_EVENT_REPLAY_DONE,
+    /*
+     * a partition's log no longer has the reader's position (it was made
+     * again, or retention passed it): reading goes on from the log's
+     * start; an SSE event with its new "id:" for every subscriber
+     */
+    NGX_GEOSTREAM_EVENT_RESET
 } ngx_geostream_event_type_e;
 
 
@@ -103,6 +110,7 @@ typedef struct {
     ngx_array_t                *producer_options;   /* ngx_keyval_t */
     ngx_array_t                *consumer_options;   /* ngx_keyval_t */
     ngx_msec_t                  flush_timeout;
+    ngx_msec_t                  down_grace;         /* brokers down: 503 */
     ngx_int_t                   batch_rate;         /* messages/s */
     ngx_uint_t                  prompt_producer;    /* a location uses it */
     ngx_uint_t                  waiting_location;
@@ -133,6 +141,7 @@ typedef struct {
     ngx_atomic_t                produced[NGX_GEOSTREAM_PRODUCERS];
     ngx_atomic_t                delivered;   /* acknowledged by Kafka */
     ngx_atomic_t                failed;      /* refused or timed out */
+    ngx_atomic_t                in_flight;   /* accepted, no report yet */
     ngx_atomic_t                consumed;    /* read by the consumer */
     ngx_atomic_t                skipped;     /* not a valid position */
     ngx_atomic_t                subscribers; /* streams open now */
@@ -159,6 +168,19 @@ rd_kafka_t *ngx_geostream_kafka_producer(ngx_uint_t which);
 /* messages that the worker's producers hold, delivery reports included */
 int ngx_geostream_kafka_queued(void);
 
+/*
+ * Whether every producer of the worker has had all its brokers down for
+ * geostream_kafka_down_grace: new messages would only wait to expire.
+ */
+ngx_uint_t ngx_geostream_kafka_unavailable(void);
+
+/*
+ * Called while a stopping worker waits for delivery reports: the first
+ * call starts geostream_kafka_flush_timeout, and once it is over what is
+ * still undelivered is given up (NGX_OK; NGX_AGAIN before).
+ */
+ngx_int_t ngx_geostream_kafka_stopping(void);
+
 /* asks the consumer thread (started on first use) to follow a topic */
 ngx_int_t ngx_geostream_kafka_follow(ngx_str_t *topic);
 
@@ -172,7 +194,14 @@ ngx_geostream_replay_t *ngx_geostream_replay_start(ngx_str_t *topic,
     const int64_t *from, const int64_t *to, size_t n, int64_t since,
     ngx_uint_t notify_retention, void *owner);
 void ngx_geostream_replay_free(ngx_geostream_replay_t *rp);
-void ngx_geostream_replay_stop(void);
+void ngx_geostream_replay_stop(ngx_msec_t deadline);
+
+/*
+ * Waits for a thread of the worker until "deadline" (ngx_current_msec's
+ * clock): NGX_OK once it has ended; NGX_AGAIN if it is still in a call to
+ * Kafka that does not return in time, when the exiting worker leaves it.
+ */
+ngx_int_t ngx_geostream_thread_join(pthread_t thread, ngx_msec_t deadline);
 
 rd_kafka_t *ngx_geostream_kafka_consumer_new(ngx_log_t *log,
     ngx_uint_t partition_eof);

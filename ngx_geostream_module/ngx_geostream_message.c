@@ -74,6 +74,11 @@ ngx_geostream_position_parse(ngx_geostream_position_t *pos,
         return ngx_geostream_fail(err, "invalid_json", "the body is empty");
     }
 
+    /* cJSON would skip it; the strict check words it (below) */
+    if (len >= 3 && data[0] == 0xef && data[1] == 0xbb && data[2] == 0xbf) {
+        return ngx_geostream_json_check(data, len, err);
+    }
+
     end = NULL;
     pos->root = cJSON_ParseWithLengthOpts((const char *) data, len, &end, 0);
 
@@ -91,6 +96,11 @@ ngx_geostream_position_parse(ngx_geostream_position_t *pos,
         ngx_geostream_fail(err, "invalid_json",
                            "unexpected data after the JSON value at byte %zu",
                            (size_t) (end - (const char *) data));
+        goto failed;
+    }
+
+    /* what cJSON let through that Kafka must not store */
+    if (ngx_geostream_json_check(data, len, err) != 0) {
         goto failed;
     }
 
@@ -176,6 +186,15 @@ ngx_geostream_entity_check(ngx_geostream_position_t *pos, const cJSON *obj,
         return ngx_geostream_fail(err, "invalid_message",
                                   "\"name\" must be at most %d bytes",
                                   NGX_GEOSTREAM_NAME_MAX);
+    }
+
+    /* a Kafka key, a log line, a filter: no control character in it */
+    if (ngx_geostream_utf8_has_control((const unsigned char *) pos->name,
+                                       pos->name_len))
+    {
+        return ngx_geostream_fail(err, "invalid_message",
+                                  "\"name\" must not hold control "
+                                  "characters");
     }
 
     if (id != NULL) {
@@ -415,6 +434,14 @@ ngx_geostream_records_parse(ngx_geostream_record_t **records, size_t *n,
     /* not a single position: a JSON array of them is a batch */
     free(recs);
 
+    /*
+     * Bad JSON is bad as an array too; for a good array, "err" says it is
+     * not an object, and the body has passed the strict check already.
+     */
+    if (strcmp(err->code, "invalid_json") == 0) {
+        return -1;
+    }
+
     end = (const char *) data;
     end = ngx_geostream_json_end(end, (const char *) last);
 
@@ -448,6 +475,16 @@ ngx_geostream_records_parse(ngx_geostream_record_t **records, size_t *n,
         return ngx_geostream_fail(err, "internal_error", "out of memory");
     }
 
+    /*
+     * Each element is stored as its own bytes in the body, as a single
+     * position is: cJSON would print its numbers to 15 digits whenever
+     * they read back within an epsilon, so a stored lat could differ from
+     * the one validated in its last digits.
+     */
+    p = (const unsigned char *) ngx_geostream_json_end((const char *) data,
+                                                       (const char *) last);
+    p++;                                                    /* '[' */
+
     for (i = 0; i < count; i++) {
         recs[i].pos.root = cJSON_DetachItemFromArray(array, 0);
 
@@ -457,18 +494,17 @@ ngx_geostream_records_parse(ngx_geostream_record_t **records, size_t *n,
             return ngx_geostream_record_fail(err, i);
         }
 
-        /* an element's bytes are not contiguous in the body: print it */
-        recs[i].printed = cJSON_PrintUnformatted(recs[i].pos.root);
+        p = (const unsigned char *) ngx_geostream_json_end((const char *) p,
+                                                       (const char *) last);
+        line = p;
+        p = ngx_geostream_json_skip(p, last);
 
-        if (recs[i].printed == NULL) {
-            ngx_geostream_records_free(recs, i + 1);
-            cJSON_Delete(array);
-            return ngx_geostream_fail(err, "internal_error",
-                                      "out of memory");
-        }
+        recs[i].value = line;
+        recs[i].value_len = p - line;
 
-        recs[i].value = (const unsigned char *) recs[i].printed;
-        recs[i].value_len = strlen(recs[i].printed);
+        p = (const unsigned char *) ngx_geostream_json_end((const char *) p,
+                                                       (const char *) last);
+        p++;                                                /* ',' or ']' */
     }
 
     cJSON_Delete(array);
@@ -487,7 +523,6 @@ ngx_geostream_records_free(ngx_geostream_record_t *records, size_t n)
 
     for (i = 0; i < n; i++) {
         ngx_geostream_position_free(&records[i].pos);
-        free(records[i].printed);
     }
 
     free(records);

@@ -54,12 +54,14 @@ typedef struct {
 } ngx_geostream_position_t;
 
 
-/* one record of a produce request: a position and the bytes to store */
+/*
+ * One record of a produce request: a position and the bytes to store, the
+ * record's own bytes in the body (as sent, whatever the body's form).
+ */
 typedef struct {
     ngx_geostream_position_t   pos;
     const unsigned char       *value;
     size_t                     value_len;
-    char                      *printed;    /* owns "value" when not NULL */
 } ngx_geostream_record_t;
 
 
@@ -74,6 +76,37 @@ int ngx_geostream_position_parse(ngx_geostream_position_t *pos,
     const unsigned char *data, size_t len, ngx_geostream_error_t *err);
 
 void ngx_geostream_position_free(ngx_geostream_position_t *pos);
+
+/*
+ * The strict JSON check (ngx_geostream_json.c): 0 when "data" is one JSON
+ * value by RFC 8259 whose strings are valid UTF-8 without U+0000, whose
+ * objects name no member twice and whose numbers are finite doubles, with
+ * no byte order mark; -1 and "err" (invalid_json, naming the byte or the
+ * member) otherwise.  ngx_geostream_position_parse() and
+ * ngx_geostream_records_parse() apply it to all they accept.
+ */
+int ngx_geostream_json_check(const unsigned char *data, size_t len,
+    ngx_geostream_error_t *err);
+
+/*
+ * The end of the JSON value at "p", in bytes that passed
+ * ngx_geostream_json_check(): it checks nothing itself.
+ */
+const unsigned char *ngx_geostream_json_skip(const unsigned char *p,
+    const unsigned char *last);
+
+/* the length (1 to 4) of the UTF-8 character at "p", 0 if it is not one */
+size_t ngx_geostream_utf8_char(const unsigned char *p, size_t len);
+
+/* 1 when "p" is valid UTF-8: no overlong form, surrogate, or truncation */
+int ngx_geostream_utf8_valid(const unsigned char *p, size_t len);
+
+/* 1 when the (valid) UTF-8 "p" has a C0 or C1 control character or DEL */
+int ngx_geostream_utf8_has_control(const unsigned char *p, size_t len);
+
+/* at most "max" bytes of the UTF-8 "p", not cutting a character */
+size_t ngx_geostream_utf8_cut(const unsigned char *p, size_t len,
+    size_t max);
 
 /*
  * The produce path's fast reader (ngx_geostream_scan.c): 0 and "pos" for

@@ -147,7 +147,7 @@ ngx_geostream_replay_free(ngx_geostream_replay_t *rp)
 
 
 void
-ngx_geostream_replay_stop(void)
+ngx_geostream_replay_stop(ngx_msec_t deadline)
 {
     ngx_geostream_replay_t    *rp, *next;
     ngx_geostream_replayer_t  *rs;
@@ -164,7 +164,12 @@ ngx_geostream_replay_stop(void)
     pthread_mutex_unlock(&rs->mutex);
 
     rd_kafka_queue_yield(rs->queue);
-    pthread_join(rs->thread, NULL);
+
+    if (ngx_geostream_thread_join(rs->thread, deadline) != NGX_OK) {
+        /* what the thread uses stays: the process is on its way out */
+        ngx_geostream_replayer = NULL;
+        return;
+    }
 
     for (rp = rs->jobs; rp; rp = next) {
         next = rp->next;

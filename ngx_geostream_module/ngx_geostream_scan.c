@@ -3,11 +3,16 @@
  * single flat position object, without building a cJSON tree.
  *
  * It accepts only what it can read exactly as the cJSON path
- * (ngx_geostream_position_parse()) does, with the same result: strict
- * JSON, a name and a string message_id without escapes, a message_id or
- * ts that is a plain integer, no "type" member, no member named twice.
- * Anything else, valid or not, is left to the cJSON path, which also
- * words the errors.  The fuzzer holds the two paths to that.
+ * (ngx_geostream_position_parse()) does, with the same result, and only
+ * what that path's strict check (ngx_geostream_json.c) passes: strict
+ * JSON with valid UTF-8 and no U+0000, a name and a string message_id
+ * without escapes, a name without control characters, a message_id or ts
+ * that is a plain integer, no "type" member, numbers that are finite
+ * doubles, no member named twice.  Other members are at most
+ * NGX_GEOSTREAM_SCAN_MEMBERS, with names without escapes, and hold no
+ * object (whose own members would need the same check).  Anything else,
+ * valid or not, is left to the cJSON path, which also words the errors.
+ * The fuzzers hold the two paths to that (t/fuzz/fuzz_differential.c).
  *
  * Plain C, like ngx_geostream_message.c.
  */
@@ -22,14 +27,23 @@
 /* deeper members are left to cJSON */
 #define NGX_GEOSTREAM_SCAN_DEPTH  32
 
-/* a number longer than this is left to cJSON */
-#define NGX_GEOSTREAM_SCAN_NUMBER  64
+/* a number longer than this is refused by cJSON, which reads 63 */
+#define NGX_GEOSTREAM_SCAN_NUMBER  63
+
+/* members other than the position's own compared for twins */
+#define NGX_GEOSTREAM_SCAN_MEMBERS  16
 
 
 typedef struct {
     const unsigned char  *p;
     const unsigned char  *last;
 } ngx_geostream_scan_t;
+
+
+typedef struct {
+    const unsigned char  *data;
+    size_t                len;
+} ngx_geostream_name_span_t;
 
 
 /* what a number's text is, besides its value */
@@ -61,18 +75,20 @@ int
 ngx_geostream_position_scan(ngx_geostream_position_t *pos,
     const unsigned char *data, size_t len)
 {
-    int                      escaped, seen_name, seen_lat, seen_lon,
-                             seen_id, seen_ts;
-    size_t                   key_len, value_len;
-    const unsigned char     *key, *value, *text;
-    ngx_geostream_scan_t     s;
-    ngx_geostream_number_t   num;
-    double                   d;
+    int                         escaped, seen_name, seen_lat, seen_lon,
+                                seen_id, seen_ts;
+    size_t                      key_len, value_len, nothers, i;
+    double                      d;
+    const unsigned char        *key, *value, *text;
+    ngx_geostream_scan_t        s;
+    ngx_geostream_number_t      num;
+    ngx_geostream_name_span_t   others[NGX_GEOSTREAM_SCAN_MEMBERS];
 
     memset(pos, 0, sizeof(ngx_geostream_position_t));
     pos->ts = -1;
 
     seen_name = seen_lat = seen_lon = seen_id = seen_ts = 0;
+    nothers = 0;
 
     s.p = data;
     s.last = data + len;
@@ -108,7 +124,8 @@ ngx_geostream_position_scan(ngx_geostream_position_t *pos,
                 || ngx_geostream_scan_string(&s, &value, &value_len,
                                              &escaped) != 0
                 || escaped || value_len == 0
-                || value_len > NGX_GEOSTREAM_NAME_MAX)
+                || value_len > NGX_GEOSTREAM_NAME_MAX
+                || ngx_geostream_utf8_has_control(value, value_len))
             {
                 return -1;
             }
@@ -179,8 +196,27 @@ ngx_geostream_position_scan(ngx_geostream_position_t *pos,
             /* perhaps a GeoJSON Feature: the cJSON path knows */
             return -1;
 
-        } else if (ngx_geostream_scan_value(&s, 1) != 0) {
-            return -1;
+        } else {
+            /* another member: named once, as the strict check wants */
+            if (nothers == NGX_GEOSTREAM_SCAN_MEMBERS) {
+                return -1;
+            }
+
+            for (i = 0; i < nothers; i++) {
+                if (others[i].len == key_len
+                    && memcmp(others[i].data, key, key_len) == 0)
+                {
+                    return -1;
+                }
+            }
+
+            others[nothers].data = key;
+            others[nothers].len = key_len;
+            nothers++;
+
+            if (ngx_geostream_scan_value(&s, 1) != 0) {
+                return -1;
+            }
         }
 
 #undef ngx_geostream_key_is
@@ -228,8 +264,8 @@ ngx_geostream_scan_space(ngx_geostream_scan_t *s)
 
 /*
  * A JSON string: its bytes between the quotes, and whether it has escapes
- * (checked, not decoded).  No raw control characters, and no \u escape of
- * a surrogate, which cJSON checks in pairs.
+ * (checked, not decoded).  Valid UTF-8, no raw control characters, no
+ * \u0000, and no \u escape of a surrogate, which cJSON checks in pairs.
  */
 static int
 ngx_geostream_scan_string(ngx_geostream_scan_t *s,
@@ -258,6 +294,17 @@ ngx_geostream_scan_string(ngx_geostream_scan_t *s,
 
         if (*p < 0x20) {
             return -1;
+        }
+
+        if (*p >= 0x80) {
+            i = (int) ngx_geostream_utf8_char(p, s->last - p);
+
+            if (i == 0) {
+                return -1;
+            }
+
+            p += i;
+            continue;
         }
 
         if (*p != '\\') {
@@ -299,7 +346,8 @@ ngx_geostream_scan_string(ngx_geostream_scan_t *s,
                 }
             }
 
-            if (u >= 0xd800 && u <= 0xdfff) {
+            /* cJSON checks surrogates in pairs; no string holds a NUL */
+            if ((u >= 0xd800 && u <= 0xdfff) || u == 0) {
                 return -1;
             }
 
@@ -408,6 +456,10 @@ ngx_geostream_scan_number(ngx_geostream_scan_t *s, ngx_geostream_number_t *num,
     num->len = p - num->start;
     s->p = p;
 
+    if (num->len > NGX_GEOSTREAM_SCAN_NUMBER) {
+        return -1;
+    }
+
     exp = exp_sign * exp - frac;
 
     if (digits <= 15 && exp >= -22 && exp <= 22) {
@@ -419,10 +471,6 @@ ngx_geostream_scan_number(ngx_geostream_scan_t *s, ngx_geostream_number_t *num,
         }
 
         return 0;
-    }
-
-    if (num->len > NGX_GEOSTREAM_SCAN_NUMBER) {
-        return -1;
     }
 
     /* nginx never calls setlocale(): the decimal point is '.' */
@@ -441,7 +489,6 @@ ngx_geostream_scan_value(ngx_geostream_scan_t *s, int depth)
     int                      escaped;
     size_t                   len;
     double                   d;
-    unsigned char            close;
     const unsigned char     *start;
     ngx_geostream_number_t   num;
 
@@ -464,33 +511,19 @@ ngx_geostream_scan_value(ngx_geostream_scan_t *s, int depth)
         return ngx_geostream_scan_literal(s, "null");
 
     case '{':
+        /* its members' names would need checking for twins: cJSON's */
+        return -1;
+
     case '[':
-        close = (*s->p == '{') ? '}' : ']';
         s->p++;
         ngx_geostream_scan_space(s);
 
-        if (s->p < s->last && *s->p == close) {
+        if (s->p < s->last && *s->p == ']') {
             s->p++;
             return 0;
         }
 
         for ( ;; ) {
-            if (close == '}') {
-                if (ngx_geostream_scan_string(s, &start, &len, &escaped)
-                    != 0)
-                {
-                    return -1;
-                }
-
-                ngx_geostream_scan_space(s);
-
-                if (s->p == s->last || *s->p++ != ':') {
-                    return -1;
-                }
-
-                ngx_geostream_scan_space(s);
-            }
-
             if (ngx_geostream_scan_value(s, depth + 1) != 0) {
                 return -1;
             }
@@ -507,7 +540,7 @@ ngx_geostream_scan_value(ngx_geostream_scan_t *s, int depth)
                 continue;
             }
 
-            return (*s->p++ == close) ? 0 : -1;
+            return (*s->p++ == ']') ? 0 : -1;
         }
 
     default:

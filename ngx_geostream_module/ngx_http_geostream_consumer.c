@@ -28,6 +28,14 @@
 /* topics one stream may follow */
 #define NGX_HTTP_GEOSTREAM_STREAM_TOPICS  16
 
+/*
+ * How long a stream with a cursor waits, before its header, for its topics'
+ * partitions to be known (so that a cursor naming one the topic does not
+ * have is refused); after that it starts without the check, as it would
+ * wait for the topic anyway.
+ */
+#define NGX_HTTP_GEOSTREAM_CHECK_WAIT  5000
+
 
 static ngx_int_t ngx_http_geostream_sub_topics(ngx_http_request_t *r,
     ngx_http_geostream_sub_t *sub, ngx_str_t *names);
@@ -37,11 +45,24 @@ static ngx_int_t ngx_http_geostream_sub_resume(ngx_http_request_t *r,
     ngx_http_geostream_sub_t *sub, ngx_str_t *names, ngx_str_t *id);
 static ngx_int_t ngx_http_geostream_member_cursor(ngx_http_request_t *r,
     ngx_http_geostream_member_t *m, u_char *data, size_t len);
+static ngx_int_t ngx_http_geostream_sub_check(ngx_http_request_t *r,
+    ngx_http_geostream_sub_t *sub, ngx_uint_t wait);
+static ngx_int_t ngx_http_geostream_sub_defer(ngx_http_request_t *r,
+    ngx_http_geostream_sub_t *sub);
+static void ngx_http_geostream_sub_undefer(void *data);
+static void ngx_http_geostream_sub_check_wait(ngx_event_t *ev);
+static void ngx_http_geostream_sub_checked(ngx_http_geostream_sub_t *sub,
+    ngx_uint_t wait);
+static void ngx_http_geostream_pending_ready(void);
+static ngx_int_t ngx_http_geostream_sub_start(ngx_http_request_t *r,
+    ngx_http_geostream_sub_t *sub);
 static ngx_http_geostream_topic_t *ngx_http_geostream_topic_get(
     ngx_str_t *name, ngx_log_t *log);
 static ngx_http_geostream_topic_t *ngx_http_geostream_topic_find(
     ngx_str_t *name);
 static void ngx_http_geostream_topic_ready(ngx_http_geostream_topic_t *topic,
+    ngx_geostream_event_t *ev);
+static void ngx_http_geostream_topic_reset(ngx_http_geostream_topic_t *topic,
     ngx_geostream_event_t *ev);
 static void ngx_http_geostream_topic_keep(ngx_http_geostream_topic_t *topic,
     ngx_geostream_event_t *ev);
@@ -63,6 +84,9 @@ static ngx_queue_t        ngx_http_geostream_topics;
 static ngx_rbtree_t       ngx_http_geostream_topic_tree;
 static ngx_rbtree_node_t  ngx_http_geostream_topic_sentinel;
 
+/* streams that wait for their topics' partitions before they start */
+static ngx_queue_t        ngx_http_geostream_pending;
+
 
 ngx_int_t
 ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
@@ -71,11 +95,7 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
     ngx_str_t                        names[NGX_HTTP_GEOSTREAM_STREAM_TOPICS];
     ngx_uint_t                       i;
     ngx_pool_t                      *pool;
-    ngx_pool_cleanup_t              *cln;
-    ngx_http_geostream_ctx_t        *ctx;
-    ngx_http_core_loc_conf_t        *clcf;
     ngx_http_geostream_sub_t        *sub;
-    ngx_http_geostream_topic_t      *topic;
     ngx_http_geostream_member_t     *m;
     ngx_http_geostream_loc_conf_t   *glcf;
 
@@ -150,6 +170,37 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
                                    "the kafka consumer is not running");
         }
     }
+
+    /* a cursor names only partitions its topic has: known once it is read */
+    rc = ngx_http_geostream_sub_check(r, sub, 1);
+
+    if (rc == NGX_AGAIN) {
+        return ngx_http_geostream_sub_defer(r, sub);
+    }
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    return ngx_http_geostream_sub_start(r, sub);
+}
+
+
+/* the stream's header, then what it asked for from before now, then live */
+static ngx_int_t
+ngx_http_geostream_sub_start(ngx_http_request_t *r,
+    ngx_http_geostream_sub_t *sub)
+{
+    ngx_int_t                        rc;
+    ngx_uint_t                       i;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_geostream_ctx_t        *ctx;
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_geostream_topic_t      *topic;
+    ngx_http_geostream_member_t     *m;
+    ngx_http_geostream_loc_conf_t   *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_geostream_module);
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = -1;
@@ -436,32 +487,30 @@ ngx_http_geostream_sub_parse(ngx_http_request_t *r,
     beginning = 0;
 
     if (ngx_http_arg(r, (u_char *) "since", sizeof("since") - 1, &value)
-        == NGX_OK
-        && !(value.len == 6 && ngx_strncmp(value.data, "latest", 6) == 0))
+        == NGX_OK)
     {
-        if (value.len == 9 && ngx_strncmp(value.data, "beginning", 9) == 0) {
+        switch (ngx_geostream_since_parse(value.data, value.len,
+                                          (int64_t) ngx_time() * 1000,
+                                          &since))
+        {
+        case NGX_GEOSTREAM_SINCE_LATEST:
+            break;
+
+        case NGX_GEOSTREAM_SINCE_BEGINNING:
             start = NGX_HTTP_GEOSTREAM_CURSOR;
             beginning = 1;
+            break;
 
-        } else if (value.len > 0 && value.len < 20
-                   && ngx_atoof(value.data, value.len) != NGX_ERROR)
-        {
+        case NGX_GEOSTREAM_SINCE_TIME:
             start = NGX_HTTP_GEOSTREAM_TIME;
-            since = ngx_atoof(value.data, value.len);
+            break;
 
-        } else {
-            since = ngx_parse_time(&value, 0);
-
-            if (since == NGX_ERROR) {
-                return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
+        default:
+            return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
                                    "invalid_since",
                                    "since is latest, beginning, a time in ms "
                                    "since the epoch, or a duration such as "
                                    "5m");
-            }
-
-            start = NGX_HTTP_GEOSTREAM_TIME;
-            since = (int64_t) ngx_time() * 1000 - since;
         }
     }
 
@@ -530,9 +579,11 @@ ngx_http_geostream_sub_parse(ngx_http_request_t *r,
         {
             return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
                                    "invalid_name",
-                                   "name is up to %d non-empty names "
-                                   "separated by commas",
-                                   NGX_GEOSTREAM_FILTER_NAMES_MAX);
+                                   "name is up to %d names separated by "
+                                   "commas, each 1 to %d bytes of UTF-8 "
+                                   "without control characters",
+                                   NGX_GEOSTREAM_FILTER_NAMES_MAX,
+                                   NGX_GEOSTREAM_NAME_MAX);
         }
     }
 
@@ -646,6 +697,181 @@ ngx_http_geostream_member_cursor(ngx_http_request_t *r,
 }
 
 
+/*
+ * A cursor may name only partitions its topic has.  NGX_DECLINED when
+ * every cursor does (or how the request was answered); NGX_AGAIN, with
+ * "wait", while a topic with a cursor is not read yet, so that its
+ * partitions are not known; without "wait" such a topic is not checked.
+ */
+static ngx_int_t
+ngx_http_geostream_sub_check(ngx_http_request_t *r,
+    ngx_http_geostream_sub_t *sub, ngx_uint_t wait)
+{
+    size_t                        n;
+    ngx_uint_t                    i;
+    ngx_http_geostream_member_t  *m;
+
+    for (i = 0; i < sub->nmembers; i++) {
+        m = &sub->members[i];
+
+        if (m->start != NGX_HTTP_GEOSTREAM_CURSOR || m->beginning
+            || m->ncursor == 0)
+        {
+            continue;
+        }
+
+        if (!m->topic->ready) {
+            if (wait) {
+                return NGX_AGAIN;
+            }
+
+            continue;
+        }
+
+        n = m->topic->history.npartitions;
+
+        if (m->ncursor > n) {
+            return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_cursor",
+                                   "the cursor names partition %zu, but "
+                                   "topic \"%.*s\" has %zu partitions",
+                                   m->ncursor - 1, (int) m->topic->name.len,
+                                   m->topic->name.data, n);
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The stream waits, without its header, until its topics' partitions are
+ * known (ngx_http_geostream_pending_ready()), at most
+ * NGX_HTTP_GEOSTREAM_CHECK_WAIT.  Until it starts it is in no topic's
+ * queues: nothing but this list and its timer refer to it.
+ */
+static ngx_int_t
+ngx_http_geostream_sub_defer(ngx_http_request_t *r,
+    ngx_http_geostream_sub_t *sub)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    if (ngx_http_geostream_pending.next == NULL) {
+        ngx_queue_init(&ngx_http_geostream_pending);
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_geostream_sub_undefer;
+    cln->data = sub;
+    sub->cleanup = cln;
+    sub->request = r;
+
+    ngx_queue_insert_tail(&ngx_http_geostream_pending, &sub->pending);
+
+    /* the heartbeat's event, unused before the stream starts */
+    sub->heartbeat.handler = ngx_http_geostream_sub_check_wait;
+    sub->heartbeat.data = sub;
+    sub->heartbeat.log = r->connection->log;
+    sub->heartbeat.cancelable = 1;
+    ngx_add_timer(&sub->heartbeat, NGX_HTTP_GEOSTREAM_CHECK_WAIT);
+
+    /* a client that goes away meanwhile finalizes the request */
+    r->read_event_handler = ngx_http_test_reading;
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/* the request of a waiting stream is gone */
+static void
+ngx_http_geostream_sub_undefer(void *data)
+{
+    ngx_http_geostream_sub_t  *sub = data;
+
+    ngx_queue_remove(&sub->pending);
+
+    if (sub->heartbeat.timer_set) {
+        ngx_del_timer(&sub->heartbeat);
+    }
+
+    sub->request = NULL;
+}
+
+
+static void
+ngx_http_geostream_sub_check_wait(ngx_event_t *ev)
+{
+    ngx_http_geostream_sub_t  *sub = ev->data;
+
+    ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                  "geostream: the partitions of \"%V\" are not known "
+                  "after %d ms; the stream starts without checking its "
+                  "cursor", &sub->topics, NGX_HTTP_GEOSTREAM_CHECK_WAIT);
+
+    ngx_http_geostream_sub_checked(sub, 0);
+}
+
+
+/* a waiting stream's topics are read (or the wait is over): on it goes */
+static void
+ngx_http_geostream_sub_checked(ngx_http_geostream_sub_t *sub,
+    ngx_uint_t wait)
+{
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = sub->request;
+    c = r->connection;
+
+    rc = ngx_http_geostream_sub_check(r, sub, wait);
+
+    if (rc == NGX_AGAIN) {
+        return;
+    }
+
+    ngx_http_geostream_sub_undefer(sub);
+    sub->cleanup->handler = NULL;
+    sub->cleanup = NULL;
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_geostream_sub_start(r, sub);
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* a topic is read now: the streams that waited for it may go on */
+static void
+ngx_http_geostream_pending_ready(void)
+{
+    ngx_queue_t               *q, *next;
+    ngx_http_geostream_sub_t  *sub;
+
+    if (ngx_http_geostream_pending.next == NULL) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&ngx_http_geostream_pending);
+         q != ngx_queue_sentinel(&ngx_http_geostream_pending);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        sub = ngx_queue_data(q, ngx_http_geostream_sub_t, pending);
+
+        /* it leaves the list if it goes on; no other stream does */
+        ngx_http_geostream_sub_checked(sub, 1);
+    }
+}
+
+
 /* the worker's topic of that name, followed from now on if it was not */
 static ngx_http_geostream_topic_t *
 ngx_http_geostream_topic_get(ngx_str_t *name, ngx_log_t *log)
@@ -702,7 +928,7 @@ ngx_http_geostream_topic_get(ngx_str_t *name, ngx_log_t *log)
  * keeps the references it holds to the events it was sending.
  */
 void
-ngx_http_geostream_consumer_exit(void)
+ngx_http_geostream_consumer_free(void)
 {
     size_t                                i;
     ngx_queue_t                          *q;
@@ -801,6 +1027,42 @@ ngx_http_geostream_topic_ready(ngx_http_geostream_topic_t *topic,
         m = ngx_queue_data(q, ngx_http_geostream_member_t, queue);
         ngx_http_geostream_sub_replay(m);
         ngx_http_geostream_sub_flush(m->sub);
+    }
+
+    ngx_http_geostream_pending_ready();
+}
+
+
+/*
+ * A partition's log was reset: the ring's events no longer come before
+ * what is read next, so the ring starts again from the reset's cursor.
+ */
+static void
+ngx_http_geostream_topic_reset(ngx_http_geostream_topic_t *topic,
+    ngx_geostream_event_t *ev)
+{
+    int64_t                 offsets[NGX_GEOSTREAM_PARTITIONS_MAX];
+    ngx_int_t               n;
+    ngx_str_t               cursor;
+    ngx_geostream_event_t  *old;
+
+    while ((old = ngx_geostream_history_shift(&topic->history)) != NULL) {
+        ngx_geostream_event_release(old);
+    }
+
+    ngx_http_geostream_event_cursor(ev, &cursor);
+
+    n = ngx_geostream_cursor_parse(cursor.data, cursor.len, offsets,
+                                   NGX_GEOSTREAM_PARTITIONS_MAX);
+
+    if (n < 0
+        || ngx_geostream_history_begin(&topic->history, offsets, n,
+                                       ev->timestamp)
+           != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "geostream: bad reset of topic \"%V\": \"%V\"",
+                      &topic->name, &cursor);
     }
 }
 
@@ -1087,7 +1349,13 @@ ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
             continue;
         }
 
-        if (ev->type != NGX_GEOSTREAM_EVENT_MESSAGE) {
+        if (ev->type == NGX_GEOSTREAM_EVENT_RESET) {
+            ngx_http_geostream_topic_reset(topic, ev);
+        }
+
+        if (ev->type != NGX_GEOSTREAM_EVENT_MESSAGE
+            && ev->type != NGX_GEOSTREAM_EVENT_RESET)
+        {
             /* a replay's: for its owner alone */
             m = ev->replay->owner;
             sub = m ? m->sub : NULL;
@@ -1123,8 +1391,11 @@ ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
             continue;
         }
 
-        topic->events++;
-        ngx_http_geostream_topic_keep(topic, ev);
+        if (ev->type == NGX_GEOSTREAM_EVENT_MESSAGE) {
+            topic->events++;
+            ngx_http_geostream_topic_keep(topic, ev);
+        }
+
         ngx_http_geostream_event_hold(&topic->last, ev);
 
         for (q = ngx_queue_head(&topic->subscribers);
@@ -1134,8 +1405,11 @@ ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch)
             m = ngx_queue_data(q, ngx_http_geostream_member_t, queue);
             sub = m->sub;
 
-            if (!ngx_geostream_filter_match(&sub->filter, ev->name.data,
-                                            ev->name.len, ev->lat, ev->lon))
+            /* a reset is news to every stream of the topic */
+            if (ev->type == NGX_GEOSTREAM_EVENT_MESSAGE
+                && !ngx_geostream_filter_match(&sub->filter, ev->name.data,
+                                               ev->name.len, ev->lat,
+                                               ev->lon))
             {
                 continue;
             }
@@ -1285,6 +1559,43 @@ ngx_http_geostream_member_where(ngx_http_geostream_member_t *m,
 
 
 
+/*
+ * A worker that stops fast (SIGTERM) exits with its streams open: the
+ * kernel closes their sockets, and would keep what the stalled ones hold
+ * as it does for any close; those are reset instead.
+ */
+void
+ngx_http_geostream_consumer_exit(void)
+{
+    ngx_uint_t                    i;
+    ngx_queue_t                  *q, *q2, *queue;
+    ngx_http_geostream_topic_t   *topic;
+    ngx_http_geostream_member_t  *m;
+
+    if (ngx_http_geostream_topics.next == NULL) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&ngx_http_geostream_topics);
+         q != ngx_queue_sentinel(&ngx_http_geostream_topics);
+         q = ngx_queue_next(q))
+    {
+        topic = ngx_queue_data(q, ngx_http_geostream_topic_t, queue);
+
+        for (i = 0; i < 3; i++) {
+            queue = (i == 0) ? &topic->subscribers
+                  : (i == 1) ? &topic->waiting : &topic->replaying;
+
+            for (q2 = ngx_queue_head(queue);
+                 q2 != ngx_queue_sentinel(queue);
+                 q2 = ngx_queue_next(q2))
+            {
+                m = ngx_queue_data(q2, ngx_http_geostream_member_t, queue);
+                ngx_http_geostream_sub_shutdown(m->sub);
+            }
+        }
+    }
+}
 
 
 cJSON *

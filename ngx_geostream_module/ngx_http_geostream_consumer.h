@@ -114,6 +114,8 @@ struct ngx_http_geostream_sub_s {
     u_char                            chunk_size[NGX_OFF_T_LEN + 2];
     ngx_msec_t                        send_timeout;
 
+    ngx_queue_t                       pending;       /* see sub_defer() */
+
     ngx_http_geostream_sub_t         *next_dirty;
     unsigned                          dirty:1;
     unsigned                          overflow:1;
@@ -123,6 +125,7 @@ struct ngx_http_geostream_sub_s {
     unsigned                          chunked:1;
     unsigned                          closing:1;     /* ends once sent */
     unsigned                          ended:1;       /* last chunk queued */
+    unsigned                          reset:1;       /* SO_LINGER 0 set */
 };
 
 
@@ -139,6 +142,12 @@ void ngx_http_geostream_sub_leave(ngx_event_t *ev);
 void ngx_http_geostream_sub_heartbeat(ngx_event_t *ev);
 void ngx_http_geostream_sub_expire(ngx_event_t *ev);
 void ngx_http_geostream_sub_cleanup(void *data);
+
+/* the connection is reset, not closed, when it goes (a stalled client) */
+void ngx_http_geostream_sub_reset(ngx_http_geostream_sub_t *sub);
+
+/* reset when its client has not taken everything, as the worker exits */
+void ngx_http_geostream_sub_shutdown(ngx_http_geostream_sub_t *sub);
 
 
 #endif /* _NGX_HTTP_GEOSTREAM_CONSUMER_H_INCLUDED_ */

@@ -31,6 +31,8 @@ static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 static ngx_http_geostream_status_error_t  ngx_http_geostream_errors[] = {
     { NGX_HTTP_BAD_REQUEST, "bad_request",
       "the request is malformed" },
+    { NGX_HTTP_UNAUTHORIZED, "unauthorized",
+      "authentication is required" },
     { NGX_HTTP_FORBIDDEN, "forbidden", "access is denied" },
     { NGX_HTTP_NOT_FOUND, "not_found", "there is nothing here" },
     { NGX_HTTP_NOT_ALLOWED, "method_not_allowed",

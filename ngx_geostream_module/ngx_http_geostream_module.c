@@ -11,6 +11,12 @@
 #define NGX_HTTP_GEOSTREAM_HEARTBEAT     15000   /* ms */
 #define NGX_HTTP_GEOSTREAM_BACKLOG       (1024 * 1024)
 #define NGX_HTTP_GEOSTREAM_FLUSH         5000    /* ms */
+/*
+ * how long all brokers may be down before producer locations refuse new
+ * messages (503): long enough to ride out a broker's restart, short
+ * against message.timeout.ms, after which what was accepted is lost
+ */
+#define NGX_HTTP_GEOSTREAM_DOWN_GRACE    2000    /* ms */
 #define NGX_HTTP_GEOSTREAM_HISTORY       10000   /* events per topic */
 #define NGX_HTTP_GEOSTREAM_HISTORY_BYTES (64 * 1024 * 1024)
 #define NGX_HTTP_GEOSTREAM_BATCH_RATE    1000    /* messages/s a worker */
@@ -80,6 +86,13 @@ static ngx_command_t  ngx_http_geostream_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_geostream_main_conf_t, kafka.flush_timeout),
+      NULL },
+
+    { ngx_string("geostream_kafka_down_grace"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_geostream_main_conf_t, kafka.down_grace),
       NULL },
 
     { ngx_string("geostream_kafka_batch_rate"),
@@ -221,6 +234,7 @@ ngx_http_geostream_create_main_conf(ngx_conf_t *cf)
      */
 
     gmcf->kafka.flush_timeout = NGX_CONF_UNSET_MSEC;
+    gmcf->kafka.down_grace = NGX_CONF_UNSET_MSEC;
     gmcf->kafka.batch_rate = NGX_CONF_UNSET;
     gmcf->history = NGX_CONF_UNSET_UINT;
     gmcf->history_bytes = NGX_CONF_UNSET_SIZE;
@@ -236,6 +250,8 @@ ngx_http_geostream_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_msec_value(gmcf->kafka.flush_timeout,
                              NGX_HTTP_GEOSTREAM_FLUSH);
+    ngx_conf_init_msec_value(gmcf->kafka.down_grace,
+                             NGX_HTTP_GEOSTREAM_DOWN_GRACE);
     ngx_conf_init_uint_value(gmcf->history, NGX_HTTP_GEOSTREAM_HISTORY);
     ngx_conf_init_size_value(gmcf->history_bytes,
                              NGX_HTTP_GEOSTREAM_HISTORY_BYTES);
@@ -589,19 +605,21 @@ ngx_http_geostream_init_process(ngx_cycle_t *cycle)
 
 
 /*
- * What the worker allocated for itself goes with it, so that memcheck's
- * leak report on exit (make test-valgrind) shows only real leaks: the
- * producers' topic handles before the producers, the cached topics once
- * the last delivery reports, which point to them, have been served, and
- * the consumer's topics once its thread has stopped.
+ * Streams still open are reset first.  Then what the worker allocated for
+ * itself goes with it, so that memcheck's leak report on exit (make
+ * test-valgrind) shows only real leaks: the producers' topic handles
+ * before the producers, the cached topics once the last delivery
+ * reports, which point to them, have been served, and the consumer's
+ * topics once its thread has stopped.
  */
 static void
 ngx_http_geostream_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_geostream_consumer_exit();
     ngx_http_geostream_producer_stop();
     ngx_geostream_kafka_exit_process(cycle);
     ngx_http_geostream_producer_exit();
-    ngx_http_geostream_consumer_exit();
+    ngx_http_geostream_consumer_free();
 }
 
 

@@ -79,7 +79,11 @@ void ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch);
 
 /* the worker's topics and subscribers, for the status location */
 cJSON *ngx_http_geostream_consumer_status(void);
+
+/* as the worker exits: streams whose client has not read all are reset */
 void ngx_http_geostream_consumer_exit(void);
+/* ...and once its consumer thread has stopped, its topics are freed */
+void ngx_http_geostream_consumer_free(void);
 
 ngx_int_t ngx_http_geostream_send_json(ngx_http_request_t *r,
     ngx_uint_t status, u_char *json, size_t len);

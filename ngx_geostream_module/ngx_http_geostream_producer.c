@@ -317,6 +317,25 @@ ngx_http_geostream_producer_body(ngx_http_request_t *r)
         return;
     }
 
+    if (ngx_geostream_kafka_unavailable()) {
+        /*
+         * no broker for longer than the grace: a message taken now would
+         * only wait in librdkafka until it expires, answered 2xx and lost
+         */
+        ngx_geostream_records_free(records, n);
+
+        if (ngx_http_geostream_add_header(r, "Retry-After", "1") != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_http_finalize_request(r,
+            ngx_http_geostream_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "kafka_unavailable",
+                                          "no kafka broker is reachable"));
+        return;
+    }
+
     keyp = NULL;
 
     if (glcf->key) {
@@ -612,6 +631,7 @@ ngx_http_geostream_produce(ngx_http_request_t *r,
         }
 
         ngx_geostream_stats_add(produced[which], 1);
+        ngx_geostream_stats_add(in_flight, 1);
 
         if (wait) {
             p->outstanding++;
@@ -856,6 +876,12 @@ ngx_http_geostream_kafka_status(rd_kafka_resp_err_t err, const char **code)
         *code = "queue_full";
         return NGX_HTTP_SERVICE_UNAVAILABLE;
 
+    /* given up by a worker that stops with Kafka away */
+    case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
+    case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+        *code = "kafka_unavailable";
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+
     case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
     case RD_KAFKA_RESP_ERR__TIMED_OUT:
     case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
@@ -881,11 +907,18 @@ ngx_http_geostream_kafka_status(rd_kafka_resp_err_t err, const char **code)
 /*
  * Keeps a gracefully stopping worker (reload) alive while requests wait
  * for their delivery reports, so that they get their answers; nginx exits
- * a worker once only cancelable timers are left.
+ * a worker once only cancelable timers are left.  Not for longer than
+ * geostream_kafka_flush_timeout, though: with Kafka away the reports would
+ * come only as messages expire, so then what is still undelivered is given
+ * up, and its reports answer the waiting requests.
  */
 static void
 ngx_http_geostream_hold(ngx_event_t *ev)
 {
+    if (ngx_http_geostream_waiting && ngx_exiting) {
+        (void) ngx_geostream_kafka_stopping();
+    }
+
     if (ngx_http_geostream_waiting == 0) {
         return;
     }
@@ -897,5 +930,5 @@ ngx_http_geostream_hold(ngx_event_t *ev)
     /* nginx's debug log reads a timer's data as a connection: not NULL */
     ev->data = ev;
 
-    ngx_add_timer(ev, 1000);
+    ngx_add_timer(ev, 200);
 }

@@ -59,6 +59,10 @@ static ngx_http_geostream_metric_t  ngx_http_geostream_metrics[] = {
       "Messages that Kafka refused or did not acknowledge in time.",
       ngx_http_geostream_counter(failed) },
 
+    { "in_flight", "geostream_in_flight_messages", "", "gauge",
+      "Messages accepted whose delivery report has not come yet.",
+      ngx_http_geostream_counter(in_flight) },
+
     { "consumed", "geostream_consumed_messages_total", "", "counter",
       "Messages read from Kafka, once for each worker that read them.",
       ngx_http_geostream_counter(consumed) },
@@ -155,6 +159,10 @@ ngx_http_geostream_status_json(ngx_http_request_t *r,
                                    (double) st->delivered) == NULL
         || cJSON_AddNumberToObject(producer, "failed",
                                    (double) st->failed) == NULL
+        || cJSON_AddNumberToObject(producer, "in_flight",
+                                   (double) st->in_flight) == NULL
+        || cJSON_AddBoolToObject(producer, "kafka_unavailable",
+                                 ngx_geostream_kafka_unavailable()) == NULL
         || cJSON_AddNumberToObject(producer, "queued",
                                    ngx_geostream_kafka_queued()) == NULL
         || ngx_http_geostream_status_linger(producer, "linger_ms",

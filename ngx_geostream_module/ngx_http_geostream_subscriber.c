@@ -8,6 +8,10 @@
 
 #include "ngx_http_geostream_consumer.h"
 
+#if (NGX_LINUX)
+#include <linux/sockios.h>      /* SIOCOUTQ */
+#endif
+
 
 #define NGX_HTTP_GEOSTREAM_BEAT   ":\n\n"
 
@@ -24,6 +28,8 @@ static void ngx_http_geostream_stream_write(ngx_event_t *wev);
 static void ngx_http_geostream_sub_close(ngx_http_geostream_sub_t *sub,
     ngx_int_t rc);
 static void ngx_http_geostream_sub_detach(ngx_http_geostream_sub_t *sub);
+static ngx_uint_t ngx_http_geostream_sub_unread(
+    ngx_http_geostream_sub_t *sub);
 
 
 /*
@@ -196,6 +202,7 @@ ngx_http_geostream_sub_too_slow(ngx_http_geostream_sub_t *sub)
                   "behind (geostream_backlog), closing its stream",
                   &sub->topics, sub->backlog);
     ngx_geostream_stats_add(closed_too_slow, 1);
+    ngx_http_geostream_sub_reset(sub);
     ngx_http_geostream_sub_close(sub, NGX_ERROR);
 
     return 1;
@@ -288,6 +295,13 @@ ngx_http_geostream_sub_write(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_INFO, r->connection->log, NGX_ETIMEDOUT,
                       "geostream: client timed out");
         r->connection->timedout = 1;
+
+        ctx = ngx_http_get_module_ctx(r, ngx_http_geostream_module);
+
+        if (ctx && ctx->subscriber) {
+            ngx_http_geostream_sub_reset(ctx->subscriber);
+        }
+
         ngx_http_finalize_request(r, NGX_ERROR);
         return;
     }
@@ -548,6 +562,7 @@ ngx_http_geostream_stream_read(ngx_event_t *rev)
 
     if (c->close) {
         /* a worker that shuts down closes its idle connections */
+        ngx_http_geostream_sub_shutdown(sub);
         ngx_http_geostream_sub_close(sub, NGX_OK);
         return;
     }
@@ -596,6 +611,7 @@ ngx_http_geostream_stream_write(ngx_event_t *wev)
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
                       "geostream: client timed out");
         c->timedout = 1;
+        ngx_http_geostream_sub_reset(sub);
         ngx_http_geostream_sub_close(sub, NGX_ERROR);
         return;
     }
@@ -744,6 +760,15 @@ ngx_http_geostream_sub_cleanup(void *data)
 
     ngx_http_geostream_out_t  *o;
 
+    /*
+     * A stream that keeps its request, closed by a worker that shuts
+     * down (ngx_close_idle_connections() marks it "close"): the request's
+     * pool goes before its connection, so the socket is still there.
+     */
+    if (sub->request && sub->connection->close) {
+        ngx_http_geostream_sub_shutdown(sub);
+    }
+
     ngx_http_geostream_sub_detach(sub);
 
     for (o = sub->out; o; o = o->next) {
@@ -751,4 +776,103 @@ ngx_http_geostream_sub_cleanup(void *data)
     }
 
     sub->out = NULL;
+}
+
+
+/*
+ * A stream closed while its client has not read everything leaves the
+ * kernel what the socket's send buffer holds (it grows to tcp_wmem's
+ * maximum, 4 MB by default), kept in FIN-WAIT-1 for as long as the client
+ * keeps its end open and does not read: clients could pin the machine's
+ * memory for the price of opening connections.  A reset (SO_LINGER 0, as
+ * reset_timedout_connection does) frees it when the socket is closed; the
+ * client resumes by cursor all the same.  An HTTP/2 stream shares its
+ * connection with others: HTTP/2 resets the stream alone.
+ */
+void
+ngx_http_geostream_sub_reset(ngx_http_geostream_sub_t *sub)
+{
+    struct linger      linger;
+    ngx_connection_t  *c;
+
+    c = sub->connection;
+
+    if (sub->request && sub->request->http_version >= NGX_HTTP_VERSION_20) {
+        return;
+    }
+
+    if (c->fd == (ngx_socket_t) -1 || sub->reset) {
+        return;
+    }
+
+    sub->reset = 1;
+
+    linger.l_onoff = 1;
+    linger.l_linger = 0;
+
+    if (setsockopt(c->fd, SOL_SOCKET, SO_LINGER, (const void *) &linger,
+                   sizeof(struct linger))
+        == -1)
+    {
+        ngx_log_error(NGX_LOG_ALERT, c->log, ngx_socket_errno,
+                      "geostream: setsockopt(SO_LINGER) failed");
+        return;
+    }
+
+    /* nor does TLS try to write its close_notify to the stalled socket */
+    c->error = 1;
+}
+
+
+/*
+ * The worker closes the stream as it shuts down (a reload, a stop): the
+ * client reconnects to the new workers.
+ */
+void
+ngx_http_geostream_sub_shutdown(ngx_http_geostream_sub_t *sub)
+{
+    if (ngx_http_geostream_sub_unread(sub)) {
+        ngx_http_geostream_sub_reset(sub);
+    }
+}
+
+
+/*
+ * Whether the client has yet to take some of the stream: queued in nginx,
+ * or in the kernel (sent but unacknowledged counts too).  A stream that a
+ * reload closes is reset only then: a client that is up to date sees its
+ * stream end cleanly.
+ */
+static ngx_uint_t
+ngx_http_geostream_sub_unread(ngx_http_geostream_sub_t *sub)
+{
+    ngx_connection_t  *c;
+#if (NGX_LINUX) && defined(SIOCOUTQ)
+    int                n;
+#endif
+
+    c = sub->connection;
+
+    if (sub->out || c->buffered
+        || (sub->request && sub->request->out))
+    {
+        return 1;
+    }
+
+#if (NGX_LINUX) && defined(SIOCOUTQ)
+
+    if (ioctl(c->fd, SIOCOUTQ, &n) == -1) {
+        ngx_log_error(NGX_LOG_INFO, c->log, ngx_socket_errno,
+                      "geostream: ioctl(SIOCOUTQ) failed");
+        return 1;
+    }
+
+    return n > 0;
+
+#else
+
+    /* what the kernel holds is not known here: as if it held something */
+    return 1;
+
+#endif
 }

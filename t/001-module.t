@@ -235,7 +235,7 @@ Content-Type: text/plain; version=0.0.4; charset=utf-8
 [202, 200]
 --- response_body_like eval
 [qr/^\{"name":"bus-1","message_id":null,"topic":"t-instance"\}$/,
- qr/"instance":\{"produced_prompt":1,"produced_batching":0,"delivered":1,"failed":0,"consumed":0,"skipped":0,"subscribers":0,"closed_too_slow":0\},"pid":\d+\}$/]
+ qr/"instance":\{"produced_prompt":1,"produced_batching":0,"delivered":1,"failed":0,"in_flight":0,"consumed":0,"skipped":0,"subscribers":0,"closed_too_slow":0\},"pid":\d+\}$/]
 --- no_error_log
 [error]
 

@@ -433,7 +433,7 @@ POST /producer/t-hangup
 --- abort
 --- error_code:
 --- error_log
-message to topic "t-hangup" not delivered: Local: Message timed out
+not delivered in the last second: 1 to topic "t-hangup": Local: Message timed out
 --- no_error_log
 [alert]
 [crit]
@@ -441,11 +441,11 @@ message to topic "t-hangup" not delivered: Local: Message timed out
 
 
 === TEST 30: a topic that Kafka does not have is answered 404 unknown_topic
-(t/run-suite starts the dev broker with --missing t-missing: it answers for
-that topic as Kafka does for one that does not exist)
+in a few seconds, with the defaults (t/run-suite starts the dev broker with
+--missing t-missing: it answers for that topic as Kafka does for one that
+does not exist)
 --- http_config
     geostream_kafka_brokers $TEST_NGINX_KAFKA_BROKERS;
-    geostream_kafka_producer_option topic.metadata.propagation.max.ms 1000;
 --- request
 POST /producer/t-missing
 {"name":"nowhere","lat":1,"lon":2}
@@ -502,5 +502,208 @@ Content-Type: application/json
 Access-Control-Allow-Origin: https://fleet.example
 --- response_body
 {"name":"bus-1","message_id":null,"topic":"t-cors"}
+--- no_error_log
+[error]
+
+
+
+=== TEST 33: a name with invalid UTF-8 (ff fe) is refused, naming the byte
+--- request eval
+"POST /producer/t-strict\n" . "{\"name\":\"bus-\xff\xfe\",\"lat\":1,\"lon\":2}"
+--- error_code: 400
+--- response_body
+{"error":"invalid_json","detail":"invalid UTF-8 at byte 13"}
+
+
+
+=== TEST 34: a name with an overlong form (c0 af) is refused, naming the byte
+--- request eval
+"POST /producer/t-strict\n" . "{\"name\":\"bus-\xc0\xaf\",\"lat\":1,\"lon\":2}"
+--- error_code: 400
+--- response_body
+{"error":"invalid_json","detail":"invalid UTF-8 at byte 13"}
+
+
+
+=== TEST 35: a name with an overlong form (e0 80 af) is refused, naming the byte
+--- request eval
+"POST /producer/t-strict\n" . "{\"name\":\"bus-\xe0\x80\xaf\",\"lat\":1,\"lon\":2}"
+--- error_code: 400
+--- response_body
+{"error":"invalid_json","detail":"invalid UTF-8 at byte 13"}
+
+
+
+=== TEST 36: a name with a UTF-16 surrogate (ed a0 80) is refused, naming the byte
+--- request eval
+"POST /producer/t-strict\n" . "{\"name\":\"bus-\xed\xa0\x80\",\"lat\":1,\"lon\":2}"
+--- error_code: 400
+--- response_body
+{"error":"invalid_json","detail":"invalid UTF-8 at byte 13"}
+
+
+
+=== TEST 37: a name with a truncated sequence (e2 82) is refused, naming the byte
+--- request eval
+"POST /producer/t-strict\n" . "{\"name\":\"bus-\xe2\x82\",\"lat\":1,\"lon\":2}"
+--- error_code: 400
+--- response_body
+{"error":"invalid_json","detail":"invalid UTF-8 at byte 13"}
+
+
+
+=== TEST 38: a raw LF inside a string is refused
+--- request eval
+"POST /producer/t-strict\n" . "{\"name\":\"bus-1\",\"lat\":1,\"lon\":2,\"note\":\"a\x0ab\"}"
+--- error_code: 400
+--- response_body
+{"error":"invalid_json","detail":"a control character (0x0a) in a string at byte 41; escape it"}
+
+
+
+=== TEST 39: a raw CR inside a string is refused
+--- request eval
+"POST /producer/t-strict\n" . "{\"name\":\"bus-1\",\"lat\":1,\"lon\":2,\"note\":\"a\x0db\"}"
+--- error_code: 400
+--- response_body
+{"error":"invalid_json","detail":"a control character (0x0d) in a string at byte 41; escape it"}
+
+
+
+=== TEST 40: a raw NUL inside a string is refused
+--- request eval
+"POST /producer/t-strict\n" . "{\"name\":\"bus-1\",\"lat\":1,\"lon\":2,\"note\":\"a\x00b\"}"
+--- error_code: 400
+--- response_body
+{"error":"invalid_json","detail":"a control character (0x00) in a string at byte 41; escape it"}
+
+
+
+=== TEST 41: a NUL byte between tokens is refused
+--- request eval
+"POST /producer/t-strict\n" . "{\"name\":\"bus-1\",\x00\"lat\":1,\"lon\":2}"
+--- error_code: 400
+--- response_body
+{"error":"invalid_json","detail":"malformed JSON at byte 16"}
+
+
+
+=== TEST 42: a name with an escaped NUL is refused, not cut to its first part
+--- request eval
+"POST /producer/t-strict\n" . "{\"name\":\"nul\\u0000tail\",\"lat\":1,\"lon\":2}"
+--- error_code: 400
+--- response_body
+{"error":"invalid_json","detail":"\\u0000 in a string at byte 12: no string may hold a NUL"}
+
+
+
+=== TEST 43: a name with an escaped control character is refused
+--- request eval
+"POST /producer/t-strict\n" . "{\"name\":\"bus-\\u0007\",\"lat\":1,\"lon\":2}"
+--- error_code: 400
+--- response_body
+{"error":"invalid_message","detail":"\"name\" must not hold control characters"}
+
+
+
+=== TEST 44: a name with DEL is refused
+--- request eval
+"POST /producer/t-strict\n" . "{\"name\":\"bus-\x7f\",\"lat\":1,\"lon\":2}"
+--- error_code: 400
+--- response_body
+{"error":"invalid_message","detail":"\"name\" must not hold control characters"}
+
+
+
+=== TEST 45: a member named twice is refused, naming it
+--- request eval
+"POST /producer/t-strict\n" . "{\"name\":\"d\",\"lat\":1,\"lat\":999,\"lon\":2}"
+--- error_code: 400
+--- response_body
+{"error":"invalid_json","detail":"member \"lat\" is named twice"}
+
+
+
+=== TEST 46: a member named twice, once escaped, is refused
+--- request eval
+"POST /producer/t-strict\n" . "{\"name\":\"d\",\"lat\":1,\"l\\u0061t\":999,\"lon\":2}"
+--- error_code: 400
+--- response_body
+{"error":"invalid_json","detail":"member \"lat\" is named twice"}
+
+
+
+=== TEST 47: a member named twice in a Feature's properties is refused
+--- request eval
+"POST /producer/t-strict\n" . "{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\",\"coordinates\":[2,1]},\"properties\":{\"name\":\"f\",\"speed\":1,\"speed\":2}}"
+--- error_code: 400
+--- response_body
+{"error":"invalid_json","detail":"member \"speed\" is named twice"}
+
+
+
+=== TEST 48: a member named twice in a batch element's nested object is refused
+--- request eval
+"POST /producer/t-strict\n" . "[{\"name\":\"a\",\"lat\":1,\"lon\":2},{\"name\":\"b\",\"lat\":1,\"lon\":2,\"x\":{\"k\":1,\"k\":2}}]"
+--- error_code: 400
+--- response_body
+{"error":"invalid_json","detail":"member \"k\" is named twice"}
+
+
+
+=== TEST 49: a member named twice in an NDJSON line is refused, naming the record
+--- request eval
+"POST /producer/t-strict\n" . "{\"name\":\"a\",\"lat\":1,\"lon\":2}\x0a{\"name\":\"b\",\"lat\":1,\"lon\":2,\"name\":\"c\"}\x0a"
+--- more_headers
+Content-Type: application/x-ndjson
+--- error_code: 400
+--- response_body
+{"error":"invalid_json","detail":"record 1: member \"name\" is named twice"}
+
+
+
+=== TEST 50: a message_id of 1e999 is refused, not echoed as null
+--- request eval
+"POST /producer/t-strict\n" . "{\"name\":\"big\",\"message_id\":1e999,\"lat\":1,\"lon\":2}"
+--- error_code: 400
+--- response_body
+{"error":"invalid_json","detail":"the number at byte 27 is not a finite double"}
+
+
+
+=== TEST 51: a number that is not a finite double is refused deep in other members
+--- request eval
+"POST /producer/t-strict\n" . "{\"name\":\"big\",\"lat\":1,\"lon\":2,\"extra\":{\"v\":[1,-2e400]}}"
+--- error_code: 400
+--- response_body
+{"error":"invalid_json","detail":"the number at byte 46 is not a finite double"}
+
+
+
+=== TEST 52: a body that starts with a UTF-8 byte order mark is refused
+--- request eval
+"POST /producer/t-strict\n" . "\xef\xbb\xbf{\"name\":\"bom\",\"lat\":1,\"lon\":2}"
+--- error_code: 400
+--- response_body
+{"error":"invalid_json","detail":"the body starts with a byte order mark; send UTF-8 without one"}
+
+
+
+=== TEST 53: a hexadecimal number is refused
+--- request eval
+"POST /producer/t-strict\n" . "{\"name\":\"bus-1\",\"lat\":1,\"lon\":2,\"x\":0x10}"
+--- error_code: 400
+--- response_body
+{"error":"invalid_json","detail":"malformed JSON at byte 37"}
+
+
+
+=== TEST 54: strings with any valid UTF-8, escapes and exponents are accepted and read back with kcat
+--- request
+POST /producer/t-strict-unicode
+{"name":"zurich-1","lat":47.37,"lon":8.54,"note":"é-🚌-\ud83d\ude8c tab\tquote\"nl\n","n":[1.5e3,-0.0,1e-400,{"a":{"b":[]}}]}
+--- error_code: 202
+--- response_body
+{"name":"zurich-1","message_id":null,"topic":"t-strict-unicode"}
 --- no_error_log
 [error]

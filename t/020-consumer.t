@@ -569,3 +569,161 @@ $
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 30: bbox numbers are plain decimals: hex, exponents, inf, a NUL or a space are refused
+--- request eval
+["GET /consumer/t-strict-bbox?bbox=0x10,0,20,10",
+ "GET /consumer/t-strict-bbox?bbox=1%00,2,3,4",
+ "GET /consumer/t-strict-bbox?bbox=1e1,2,30,4",
+ "GET /consumer/t-strict-bbox?bbox=-inf,2,3,4",
+ "GET /consumer/t-strict-bbox?bbox=%201,2,3,4",
+ "GET /consumer/t-strict-bbox?bbox=1.,2,3,4"]
+--- error_code eval
+[400, 400, 400, 400, 400, 400]
+--- response_body eval
+[(qq({"error":"invalid_bbox","detail":"bbox is west,south,east,north in degrees"}\n)) x 6]
+--- no_error_log
+[alert]
+
+
+
+=== TEST 31: name filters are bounded, UTF-8 and without control characters
+--- request eval
+["GET /consumer/t-strict-name?name=a," . ('n' x 257),
+ "GET /consumer/t-strict-name?name=a,b%01c",
+ "GET /consumer/t-strict-name?name=a%0Ab",
+ "GET /consumer/t-strict-name?name=%FF%FE",
+ "GET /consumer/t-strict-name?name=nul%00tail"]
+--- error_code eval
+[400, 400, 400, 400, 400]
+--- response_body eval
+[(qq({"error":"invalid_name","detail":"name is up to 64 names separated by commas, each 1 to 256 bytes of UTF-8 without control characters"}\n)) x 5]
+--- no_error_log
+[alert]
+
+
+
+=== TEST 32: a cursor naming a partition the topic does not have is refused, whether the worker reads the topic yet or not
+--- request eval
+["GET /consumer/t-strict-part?last_event_id=0:1,7:3",
+ "GET /consumer/t-strict-part?last_event_id=0:1,7:3",
+ "GET /consumer/t-strict-part,t-strict-part2?last_event_id=t-strict-part=0:1;t-strict-part2=4:0"]
+--- error_code eval
+[400, 400, 400]
+--- response_body eval
+[qq({"error":"invalid_cursor","detail":"the cursor names partition 7, but topic \\"t-strict-part\\" has 4 partitions"}\n),
+ qq({"error":"invalid_cursor","detail":"the cursor names partition 7, but topic \\"t-strict-part\\" has 4 partitions"}\n),
+ qq({"error":"invalid_cursor","detail":"the cursor names partition 4, but topic \\"t-strict-part2\\" has 4 partitions"}\n)]
+--- no_error_log
+[alert]
+
+
+
+=== TEST 33: a cursor's offsets are within int64, and no partition is named twice
+--- request eval
+["GET /consumer/t-strict-off?last_event_id=0:9223372036854775808",
+ "GET /consumer/t-strict-off?last_event_id=0:99999999999999999999999",
+ "GET /consumer/t-strict-off?last_event_id=0:1,0:2",
+ "GET /consumer/t-strict-off?last_event_id=0:1%00"]
+--- error_code eval
+[400, 400, 400, 400]
+--- response_body eval
+[(qq({"error":"invalid_cursor","detail":"a Last-Event-ID is \\"partition:offset\\" pairs separated by commas, or, for several topics, topic=cursor pairs separated by semicolons"}\n)) x 4]
+--- no_error_log
+[alert]
+
+
+
+=== TEST 34: a cursor at the largest offset and at every partition the topic has is taken
+--- init
+GeostreamTest::follow_and_produce('t-strict-max',
+    ['k', '{"name":"k","lat":1,"lon":2}']);
+--- request
+GET /consumer/t-strict-max?last_event_id=0:9223372036854775807,1:9223372036854775807,2:9223372036854775807,3:9223372036854775807 HTTP/1.0
+--- timeout: 1
+--- abort
+--- response_body eval
+"retry: 2000\n\n"
+--- no_error_log
+[alert]
+
+
+
+=== TEST 35: a malformed since is refused: a unit twice, a NUL, a time past int64
+--- request eval
+["GET /consumer/t-strict-since?since=1m1m",
+ "GET /consumer/t-strict-since?since=5m%00",
+ "GET /consumer/t-strict-since?since=5q",
+ "GET /consumer/t-strict-since?since=99999999999999999999"]
+--- error_code eval
+[400, 400, 400, 400]
+--- response_body eval
+[(qq({"error":"invalid_since","detail":"since is latest, beginning, a time in ms since the epoch, or a duration such as 5m"}\n)) x 4]
+--- no_error_log
+[alert]
+
+
+
+=== TEST 36: messages another client wrote that break the strict rules are skipped
+--- init
+# as follow_and_produce(), but only the last message becomes an event
+GeostreamTest::wait_nginx();
+system("curl -s -N -m $GeostreamTest::Deadline " . GeostreamTest::base_url()
+       . '/consumer/t-strict-skip >/dev/null 2>&1 &');
+GeostreamTest::wait_status('t-strict-skip', '"ready":true');
+GeostreamTest::kcat_produce('t-strict-skip',
+    ['k', '{"name":"twice","lat":1,"lat":99,"lon":2}'],
+    ['k', qq({"name":"bad-\xff","lat":1,"lon":2})],
+    ['k', '{"name":"big","lat":1,"lon":2,"x":1e999}'],
+    ['k', '{"name":"good","lat":1,"lon":2}']);
+GeostreamTest::wait_status('t-strict-skip', '"events":1\b');
+--- request
+GET /consumer/t-strict-skip?since=beginning HTTP/1.0
+--- timeout: 1
+--- abort
+--- response_body_like chomp
+^retry: 2000
+
+id: [^\n]+
+data: \{"topic":"t-strict-skip","name":"good","lat":1,"lon":2\}
+
+$
+--- no_error_log
+[alert]
+
+
+
+=== TEST 37: with Kafka out of reach, a stream with a cursor starts after the 5 s wait, unchecked
+--- http_config
+    geostream_kafka_brokers 127.0.0.1:1;
+--- request
+GET /consumer/t-strict-nokafka?last_event_id=0:1,7:3 HTTP/1.0
+--- timeout: 7
+--- abort
+--- response_body eval
+"retry: 2000\n\n"
+--- error_log
+the partitions of "t-strict-nokafka" are not known after 5000 ms; the stream starts without checking its cursor
+--- no_error_log
+[alert]
+
+
+
+=== TEST 38: a client that goes away while its stream waits for the partitions leaves nothing behind
+--- http_config
+    geostream_kafka_brokers 127.0.0.1:1;
+--- request eval
+["GET /consumer/t-strict-gone?last_event_id=0:1 HTTP/1.0",
+ "GET /consumer/t-strict-gone?bbox=x HTTP/1.0"]
+--- timeout: 1
+--- abort
+--- error_code eval
+["", 400]
+--- response_body eval
+["", qq({"error":"invalid_bbox","detail":"bbox is west,south,east,north in degrees"}\n)]
+--- wait: 5
+--- no_error_log
+[alert]
+not known after

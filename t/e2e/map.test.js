@@ -15,6 +15,8 @@ const { ROOT, Stack, launchBrowser, waitFor } = require('./stack');
 
 const TOPIC = 'e2e-map';
 const OTHER = 'e2e-other';
+const ALICE = 'e2e-alice';
+const BOB = 'e2e-bob';
 const XSS = '<img src=x onerror=alert(1)>';
 const SCREENSHOT = path.join(ROOT, 'build/e2e/map.png');
 
@@ -493,6 +495,102 @@ async function run(stack, browser) {
   await offline.close();
 }
 
+/* ---- the map behind nginx's access control ------------------------------ */
+
+/* conf/geostream-access.conf.in: auth_basic for everything, and
+ * auth_request allowing alice her topic (and it with bob's in one stream),
+ * bob his.  The page gets alice's credentials the way a browser does, as
+ * the answer to nginx's 401. */
+async function runAccess() {
+  const crypto = require('crypto');
+  const users = { alice: 'alice-pw', bob: 'bob-pw' };
+  const basic = (user, pw = users[user]) =>
+    ({ Authorization: 'Basic ' + Buffer.from(`${user}:${pw}`).toString('base64') });
+  const stack = new Stack({
+    conf: 'conf/geostream-access.conf.in',
+    topics: [`${ALICE}:2`, `${BOB}:1`],
+    auth: { user: 'alice', password: users.alice },
+    vars: {
+      HTPASSWD: (st) => {
+        const file = path.join(st.work, 'htpasswd');
+        fs.writeFileSync(file, Object.entries(users).map(([u, pw]) =>
+          `${u}:{SHA}${crypto.createHash('sha1').update(pw).digest('base64')}\n`).join(''));
+        return file;
+      },
+      TOPICS: [`"alice:${ALICE}" 1;`, `"alice:${ALICE},${BOB}" 1;`, `"bob:${BOB}" 1;`].join(' ')
+    }
+  });
+  let browser = null;
+  try {
+    await stack.start();
+    ok(true, `nginx with auth_basic and auth_request on 127.0.0.1:${stack.port}`);
+
+    const get = async (url, headers = {}) => {
+      const res = await fetch(stack.base + url, { headers, signal: AbortSignal.timeout(5000) });
+      const text = await res.text();
+      let error = null;
+      try { error = JSON.parse(text).error; } catch (e) { /* HTML */ }
+      return { status: res.status, error, www: res.headers.get('www-authenticate') };
+    };
+    same(await get('/'), { status: 401, error: null, www: 'Basic realm="geostream"' },
+         'without credentials the map is refused (401)');
+    same(await get(`/consumer/${ALICE}`), { status: 401, error: 'unauthorized', www: 'Basic realm="geostream"' },
+         'and so is a stream, as JSON');
+    same(await get(`/consumer/${ALICE}`, basic('bob')), { status: 403, error: 'forbidden', www: null },
+         'a stream of a topic the user may not use: 403');
+    same(await get(`/consumer/${ALICE}`, basic('alice', 'wrong')),
+         { status: 401, error: 'unauthorized', www: 'Basic realm="geostream"' },
+         'a wrong password: 401');
+    ok((await stack.status()).instance.subscribers === 0, 'no refused stream subscribed');
+
+    browser = await launchBrowser({ httpCredentials: { username: 'alice', password: users.alice } });
+    const page = await browser.context.newPage();
+    const streams = [];
+    const pageErrors = [];
+    page.on('response', (r) => {
+      const u = new URL(r.url());
+      if (u.pathname.startsWith('/consumer/')) streams.push([u.pathname, r.status()]);
+    });
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    const res = await page.goto(`${stack.base}/?topic=${ALICE}&tiles=none`);
+    ok(res.status() === 200, 'with alice\'s credentials the map loads', res.status());
+    await waitFor('the test hook', () => hook(page, 'g !== undefined'));
+    await waitFor('badge live', async () => (await hook(page, 'g.status')) === 'live');
+    await waitFor(`${ALICE} ready with a subscriber`, () => stack.topicReady(ALICE));
+    ok(streams.some(([p, st]) => p === `/consumer/${ALICE}` && st === 200),
+       'its stream is let through auth_request', streams);
+    await stack.produce(ALICE, { name: 'alice-car', message_id: 'a1', lat: 48.85, lon: 2.35 });
+    await stack.produce(ALICE, { name: 'alice-car', message_id: 'a2', lat: 48.86, lon: 2.36 });
+    await waitFor('alice-car drawn', async () => (await counts(page, ALICE))['alice-car'] === 2);
+    same(await hook(page, 'g.entities.map(e => [e.name, e.trail])'),
+         [['alice-car', [[48.85, 2.35], [48.86, 2.36]]]],
+         'the positions alice posts are drawn on her map');
+
+    /* bob's topic alone is not alice's: its stream is refused, and the
+     * page says it is not live */
+    const other = await browser.context.newPage();
+    const refused = [];
+    other.on('response', (r) => {
+      if (new URL(r.url()).pathname === `/consumer/${BOB}`) refused.push(r.status());
+    });
+    await other.goto(`${stack.base}/?topic=${BOB}&tiles=none`);
+    await waitFor(`the answer to /consumer/${BOB}`, () => refused.length > 0);
+    same(refused.slice(0, 1), [403], 'a map of a topic alice may not use gets 403 for its stream');
+    ok(await hook(other, 'g.status') !== 'live', 'and is not live');
+    ok((await stack.status()).instance.subscribers === 1, 'and does not subscribe');
+    await other.close();
+    same(pageErrors, [], 'no script error on the page');
+    await page.close();
+  } catch (e) {
+    console.log('# nginx error.log (tail), with access control:');
+    for (const line of stack.log('logs/error.log').split('\n').slice(-20)) console.log(`#   ${line}`);
+    throw e;
+  } finally {
+    if (browser) await browser.close().catch(() => {});
+    await stack.stop().catch(() => {});
+  }
+}
+
 /* A 256x256 light grey PNG tile, made with zlib (no image library). */
 const TILE_PNG = (() => {
   const zlib = require('zlib');
@@ -536,6 +634,10 @@ async function main() {
     browser = await launchBrowser();
     ok(true, 'headless chromium started');
     await run(stack, browser);
+    await browser.close();
+    browser = null;
+    await stack.stop();
+    await runAccess();
   } catch (e) {
     ok(false, 'the test ran to the end', String(e && e.stack || e));
     if (stack.work) {

@@ -84,15 +84,42 @@ function nginxEnv() {
   return env;
 }
 
+/* The "user" line that lets nginx's workers read html/ wherever the
+ * checkout is (tools/geostream-nginx-user, as make run uses it); throws
+ * with what it says when they could not. */
+function nginxUserLine() {
+  try {
+    return execFileSync(path.join(ROOT, 'tools/geostream-nginx-user'),
+                        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch (e) {
+    throw new Error(String(e.stderr || e.message).trim());
+  }
+}
+
 class Stack {
-  /* topics: ["name:partitions", ...] created on the broker up front */
-  constructor({ topics = [], port = 18480, workers = 1 } = {}) {
+  /* topics: ["name:partitions", ...] created on the broker up front;
+   * conf: the template, conf/geostream-dev.conf.in by default; vars: more
+   * @NAME@ placeholders of the template, each a string or a function of
+   * the stack (called once the work directory exists); auth: {user,
+   * password} that the stack's own requests send (Basic). */
+  constructor({ topics = [], port = Number(process.env.GEOSTREAM_E2E_PORT) || 18480,
+                workers = 1, conf = 'conf/geostream-dev.conf.in', vars = {}, auth = null } = {}) {
     this.topics = topics;
     this.preferredPort = port;
     this.workers = workers;
+    this.conf = conf;
+    this.vars = vars;
+    this.auth = auth;
     this.work = null;
     this.broker = null;
     this.nginx = null;
+  }
+
+  /* headers for the stack's own requests */
+  headers(extra = {}) {
+    if (!this.auth) return extra;
+    const basic = Buffer.from(`${this.auth.user}:${this.auth.password}`).toString('base64');
+    return { ...extra, Authorization: `Basic ${basic}` };
   }
 
   get base() {
@@ -100,7 +127,11 @@ class Stack {
   }
 
   async start() {
+    const user = nginxUserLine();
     this.work = fs.mkdtempSync(path.join(os.tmpdir(), 'geostream-e2e.'));
+    /* nginx's workers (not necessarily this user) reach their sockets and
+     * temporary files in it */
+    fs.chmodSync(this.work, 0o755);
     for (const d of ['conf', 'logs', 'temp']) fs.mkdirSync(path.join(this.work, d));
 
     const bootstrap = path.join(this.work, 'bootstrap');
@@ -117,16 +148,27 @@ class Stack {
     this.brokers = fs.readFileSync(bootstrap, 'utf8').trim();
 
     this.port = await freePort(this.preferredPort);
-    const template = fs.readFileSync(path.join(ROOT, 'conf/geostream-dev.conf.in'), 'utf8');
-    let conf = template
-      .replace(/@MODULE@/g, path.join(ROOT, 'build/nginx/ngx_http_geostream_module.so'))
-      .replace(/@BROKERS@/g, this.brokers)
-      .replace(/@PORT@/g, String(this.port))
-      .replace(/@HTML@/g, path.join(ROOT, 'html'));
+    const template = fs.readFileSync(path.join(ROOT, this.conf), 'utf8');
+    const vars = {
+      MODULE: path.join(ROOT, 'build/nginx/ngx_http_geostream_module.so'),
+      BROKERS: this.brokers,
+      PORT: String(this.port),
+      HTML: path.join(ROOT, 'html'),
+      CONF: path.join(ROOT, 'conf'),
+      RUN: this.work,
+      USER: user
+    };
+    for (const [name, value] of Object.entries(this.vars)) {
+      vars[name] = typeof value === 'function' ? value(this) : value;
+    }
+    let conf = template.replace(/@([A-Z_]+)@/g, (all, name) => {
+      if (!(name in vars)) throw new Error(`${this.conf}: no value for ${all}`);
+      return vars[name];
+    });
     /* geostream_status reports the worker that answers: with one worker
      * it is also the one that serves the page's stream. */
     if (!/^worker_processes\s+\S+;/m.test(conf)) {
-      throw new Error('conf/geostream-dev.conf.in has no worker_processes line');
+      throw new Error(`${this.conf} has no worker_processes line`);
     }
     conf = conf.replace(/^worker_processes\s+\S+;/m, `worker_processes  ${this.workers};`);
     fs.writeFileSync(path.join(this.work, 'conf/nginx.conf'), conf);
@@ -146,8 +188,9 @@ class Stack {
     return this;
   }
 
+  /* -e: the log of nginx's start, otherwise /var/log/nginx/error.log */
   nginxArgs(...extra) {
-    return ['-p', this.work + '/', '-c', 'conf/nginx.conf', ...extra];
+    return ['-p', this.work + '/', '-e', 'logs/error.log', '-c', 'conf/nginx.conf', ...extra];
   }
 
   reload() {
@@ -165,7 +208,7 @@ class Stack {
   async status() {
     try {
       const res = await fetch(this.base + '/geostream/status',
-                              { signal: AbortSignal.timeout(2000) });
+                              { headers: this.headers(), signal: AbortSignal.timeout(2000) });
       return res.ok ? await res.json() : null;
     } catch (e) {
       return null;
@@ -184,7 +227,7 @@ class Stack {
   async produce(topic, position) {
     const res = await fetch(`${this.base}/producer/${encodeURIComponent(topic)}`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: this.headers({ 'Content-Type': 'application/json' }),
       body: JSON.stringify(position),
       signal: AbortSignal.timeout(5000)
     });

@@ -1,5 +1,5 @@
 /*
- * Unit tests of ngx_geostream_history.c (ring, cursors) and
+ * Unit tests of ngx_geostream_history.c (ring, cursors, since) and
  * ngx_geostream_filter.c (bbox, names).  Plain C; prints TAP for prove.
  */
 
@@ -10,6 +10,7 @@
 
 #include "ngx_geostream_filter.h"
 #include "ngx_geostream_history.h"
+#include "ngx_geostream_message.h"
 #include "tap.h"
 
 
@@ -38,8 +39,11 @@ cursor_is(const char *s, int want_n, const int64_t *want)
 static void
 test_cursors(void)
 {
+    int64_t               off[8];
+
     static const int64_t  a[] = { 1234, 998 };
     static const int64_t  b[] = { 0, 0, 7 };
+    static const int64_t  max[] = { INT64_MAX };
 
     ok(cursor_is("0:1234,1:998", 2, a), "a cursor parses");
     ok(cursor_is("1:998,0:1234", 2, a), "in any order");
@@ -51,6 +55,107 @@ test_cursors(void)
     ok(cursor_is("8:1", -1, NULL), "a partition beyond the limit is refused");
     ok(cursor_is("0:99999999999999999999", -1, NULL),
        "an offset that overflows is refused");
+    ok(cursor_is("0:9223372036854775807", 1, max)
+       && cursor_is("0:9223372036854775808", -1, NULL),
+       "an offset is anything within int64, INT64_MAX included");
+    ok(cursor_is("0:1,0:2", -1, NULL), "a partition named twice is refused");
+    ok(ngx_geostream_cursor_parse((const unsigned char *) "0:1\0", 4, off, 8)
+       == -1 && cursor_is("0:+1", -1, NULL)
+       && cursor_is("0: 1", -1, NULL) && cursor_is("-1:1", -1, NULL),
+       "signs, spaces and NULs are refused");
+}
+
+
+/* the longest cursor there can be is taken, a byte more is refused */
+static void
+test_cursor_bound(void)
+{
+    int       n;
+    char     *s, *p;
+    size_t    i, len;
+    int64_t  *offsets;
+
+    s = malloc(NGX_GEOSTREAM_CURSOR_LEN_MAX + 2);
+    offsets = malloc(NGX_GEOSTREAM_PARTITIONS_MAX * sizeof(int64_t));
+
+    for (p = s, i = 0; i < NGX_GEOSTREAM_PARTITIONS_MAX; i++) {
+        p += sprintf(p, "%s%zu:9223372036854775807", i ? "," : "", i);
+    }
+
+    len = p - s;
+    n = ngx_geostream_cursor_parse((const unsigned char *) s, len, offsets,
+                                   NGX_GEOSTREAM_PARTITIONS_MAX);
+    ok(len <= NGX_GEOSTREAM_CURSOR_LEN_MAX
+       && n == NGX_GEOSTREAM_PARTITIONS_MAX
+       && offsets[NGX_GEOSTREAM_PARTITIONS_MAX - 1] == INT64_MAX,
+       "a cursor of every partition at INT64_MAX is within the bound");
+
+    /* leading zeros make a cursor longer, not another one */
+    memset(s, '0', NGX_GEOSTREAM_CURSOR_LEN_MAX + 1);
+    s[1] = ':';
+    ok(ngx_geostream_cursor_parse((const unsigned char *) s,
+                                  NGX_GEOSTREAM_CURSOR_LEN_MAX, offsets,
+                                  NGX_GEOSTREAM_PARTITIONS_MAX) == 1
+       && ngx_geostream_cursor_parse((const unsigned char *) s,
+                                     NGX_GEOSTREAM_CURSOR_LEN_MAX + 1,
+                                     offsets,
+                                     NGX_GEOSTREAM_PARTITIONS_MAX) == -1,
+       "a cursor over NGX_GEOSTREAM_CURSOR_LEN_MAX bytes is refused");
+
+    free(s);
+    free(offsets);
+}
+
+
+static int
+since_is(const char *s, int want, int64_t want_since)
+{
+    int      rc;
+    int64_t  since;
+
+    rc = ngx_geostream_since_parse((const unsigned char *) s, strlen(s),
+                                   1700000000000LL, &since);
+
+    return rc == want && (rc != NGX_GEOSTREAM_SINCE_TIME
+                          || since == want_since);
+}
+
+
+static void
+test_since(void)
+{
+    ok(since_is("latest", NGX_GEOSTREAM_SINCE_LATEST, 0)
+       && since_is("beginning", NGX_GEOSTREAM_SINCE_BEGINNING, 0),
+       "since=latest and since=beginning");
+    ok(since_is("1690000000000", NGX_GEOSTREAM_SINCE_TIME, 1690000000000LL)
+       && since_is("0", NGX_GEOSTREAM_SINCE_TIME, 0)
+       && since_is("9223372036854775807", NGX_GEOSTREAM_SINCE_TIME,
+                   INT64_MAX),
+       "a time in ms since the epoch, up to INT64_MAX");
+    ok(since_is("5m", NGX_GEOSTREAM_SINCE_TIME, 1700000000000LL - 300000)
+       && since_is("1h30m", NGX_GEOSTREAM_SINCE_TIME,
+                   1700000000000LL - 5400000)
+       && since_is("2d3h4m5s6ms", NGX_GEOSTREAM_SINCE_TIME,
+                   1700000000000LL - (((2 * 24 + 3) * 60 + 4) * 60 + 5)
+                                     * 1000 - 6)
+       && since_is("1y", NGX_GEOSTREAM_SINCE_TIME,
+                   1700000000000LL - 365LL * 24 * 3600 * 1000),
+       "durations back from now, in nginx's units");
+    ok(since_is("100y", NGX_GEOSTREAM_SINCE_TIME, 0),
+       "a duration back before the epoch is from the beginning of time");
+    ok(since_is("", -1, 0) && since_is("1m1m", -1, 0)
+       && since_is("1s1m", -1, 0) && since_is("5", NGX_GEOSTREAM_SINCE_TIME, 5)
+       && since_is("5q", -1, 0) && since_is("m", -1, 0)
+       && since_is("-5m", -1, 0) && since_is("5m ", -1, 0)
+       && since_is("1234567890m", -1, 0)
+       && since_is("9999999999999999999", -1, 0)
+       && since_is("yesterday", -1, 0) && since_is("Latest", -1, 0),
+       "malformed: empty, units twice or out of order, unknown, signs, "
+       "spaces, too many digits");
+    ok(since_is("292000000y", NGX_GEOSTREAM_SINCE_TIME, 0)
+       && since_is("293000000y", -1, 0)
+       && since_is("292000000y999999999w", -1, 0),
+       "a duration whose sum would overflow int64 is refused");
 }
 
 
@@ -124,6 +229,40 @@ test_ring(void)
     ngx_geostream_history_begin(&h, begin, 2, 5000);
     ok(ngx_geostream_history_covers_time(&h, 0),
        "reading from offset 0 everywhere covers all time");
+    ngx_geostream_history_free(&h);
+}
+
+
+/* a reset log: the ring is emptied, then begins at the reset's cursor */
+static void
+test_ring_shift(void)
+{
+    void                     *data;
+    int64_t                   begin[2] = { 5, 7 };
+    int64_t                   cursor[2] = { 0, 0 };
+    ngx_geostream_history_t   h;
+
+    ngx_geostream_history_init(&h, 4, 100);
+    ngx_geostream_history_begin(&h, begin, 2, 1000);
+    ngx_geostream_history_push(&h, "x", 10, 0, 5, 1001);
+    ngx_geostream_history_push(&h, "y", 20, 1, 7, 1002);
+
+    data = ngx_geostream_history_shift(&h);
+    ok(data && strcmp(data, "x") == 0 && h.count == 1 && h.bytes == 20,
+       "shift hands back the oldest entry and forgets its bytes");
+    data = ngx_geostream_history_shift(&h);
+    ok(data && strcmp(data, "y") == 0 && h.count == 0 && h.bytes == 0,
+       "then the next");
+    ok(ngx_geostream_history_shift(&h) == NULL, "an empty ring has none");
+
+    ok(ngx_geostream_history_begin(&h, cursor, 2, 2000) == 0
+       && ngx_geostream_history_covers(&h, cursor, 2)
+       && ngx_geostream_history_covers_time(&h, 0),
+       "begun again at 0:0,1:0 it covers the new log from its start");
+    ok(ngx_geostream_history_push(&h, "z", 10, 0, 0, 2001) == 0
+       && ngx_geostream_history_at(&h, 0)->offset == 0,
+       "and keeps the new log's events");
+
     ngx_geostream_history_free(&h);
 }
 
@@ -344,6 +483,7 @@ test_ring_model(void)
 static void
 test_filters(void)
 {
+    char                     long_name[NGX_GEOSTREAM_NAME_MAX + 1];
     const char              *names;
     ngx_geostream_name_t     storage[2];
     ngx_geostream_filter_t   f;
@@ -400,6 +540,59 @@ test_filters(void)
     ok(ngx_geostream_filter_names(&f, (const unsigned char *) "a,b,c", 5,
                                   storage, 2) != 0 && f.nnames == 0,
        "more names than there is room for are refused");
+
+    memset(long_name, 'n', sizeof(long_name));
+    ok(ngx_geostream_filter_names(&f, (const unsigned char *) long_name,
+                                  NGX_GEOSTREAM_NAME_MAX, storage, 2) == 0
+       && ngx_geostream_filter_names(&f, (const unsigned char *) long_name,
+                                     NGX_GEOSTREAM_NAME_MAX + 1, storage, 2)
+          != 0,
+       "a name is at most NGX_GEOSTREAM_NAME_MAX bytes, as a position's");
+    ok(ngx_geostream_filter_names(&f, (const unsigned char *) "a,b\x01", 4,
+                                  storage, 2) != 0
+       && ngx_geostream_filter_names(&f, (const unsigned char *) "a\0b", 3,
+                                     storage, 2) != 0
+       && ngx_geostream_filter_names(&f, (const unsigned char *) "\x7f", 1,
+                                     storage, 2) != 0
+       && ngx_geostream_filter_names(&f, (const unsigned char *) "\xc2\x85",
+                                     2, storage, 2) != 0,
+       "a name with a control character (C0, DEL, C1) is refused");
+    ok(ngx_geostream_filter_names(&f, (const unsigned char *) "\xff", 1,
+                                  storage, 2) != 0
+       && ngx_geostream_filter_names(&f, (const unsigned char *) "a\xc3", 2,
+                                     storage, 2) != 0
+       && ngx_geostream_filter_names(&f, (const unsigned char *)
+                                     "Z\xc3\xbcrich,\xf0\x9f\x9a\x8c", 12,
+                                     storage, 2) == 0,
+       "a name is UTF-8: invalid or truncated refused, any other taken");
+
+    memset(&f, 0, sizeof(f));
+    ok(ngx_geostream_filter_bbox(&f, (const unsigned char *) "0x10,0,20,10",
+                                 12) != 0
+       && ngx_geostream_filter_bbox(&f, (const unsigned char *) "1\0,2,3,4",
+                                    8) != 0
+       && ngx_geostream_filter_bbox(&f, (const unsigned char *) "1e1,2,30,4",
+                                    10) != 0
+       && ngx_geostream_filter_bbox(&f, (const unsigned char *) "inf,2,3,4",
+                                    9) != 0
+       && ngx_geostream_filter_bbox(&f, (const unsigned char *) "nan,2,3,4",
+                                    9) != 0
+       && ngx_geostream_filter_bbox(&f, (const unsigned char *) " 1,2,3,4",
+                                    8) != 0
+       && ngx_geostream_filter_bbox(&f, (const unsigned char *) "+1,2,3,4",
+                                    8) != 0
+       && ngx_geostream_filter_bbox(&f, (const unsigned char *) "1.,2,3,4",
+                                    8) != 0
+       && ngx_geostream_filter_bbox(&f, (const unsigned char *) ".5,2,3,4",
+                                    8) != 0
+       && !f.has_bbox,
+       "bbox numbers are plain decimals: no hex, exponent, inf, nan, NUL, "
+       "space, sign or bare point");
+    ok(ngx_geostream_filter_bbox(&f, (const unsigned char *)
+                                 "-180,-90.0,180.000,90", 21) == 0
+       && f.west == -180 && f.south == -90 && f.east == 180
+       && f.north == 90,
+       "plain decimals at the limits are taken");
 }
 
 
@@ -407,7 +600,10 @@ int
 main(void)
 {
     test_cursors();
+    test_cursor_bound();
+    test_since();
     test_ring();
+    test_ring_shift();
     test_ring_bytes();
     test_ring_model();
     test_filters();

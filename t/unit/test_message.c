@@ -156,8 +156,8 @@ test_validation(void)
            "invalid_message: \"lon\" must be a number from -180 to 180",
            "lon out of range is refused");
     is_str(refusal("{\"name\":\"a\",\"lat\":1e999,\"lon\":2}", WHOLE),
-           "invalid_message: \"lat\" must be a number from -90 to 90",
-           "an infinite lat is refused");
+           "invalid_json: the number at byte 18 is not a finite double",
+           "an infinite lat is refused, as no JSON number may be");
     is_str(refusal("{\"name\":\"a\",\"lat\":1}", WHOLE),
            "invalid_message: \"lon\" must be a number from -180 to 180",
            "a missing lon is refused");
@@ -218,8 +218,9 @@ test_reply_escapes(void)
     ngx_geostream_position_t   pos;
 
     static const char  *inputs[] = {
-        "{\"name\":\"a\\u0001b\\n\\t\\\"\\\\/\\u00e9\\ud83d\\ude8c\","
-            "\"message_id\":\"x\\r\\u001fy\",\"lat\":1,\"lon\":2}",
+        "{\"name\":\"a\\\"\\\\/\\u00e9\\ud83d\\ude8c\","
+            "\"message_id\":\"x\\r\\u001f\\u0001\\n\\ty\",\"lat\":1,"
+            "\"lon\":2}",
         "{\"name\":\"n\",\"message_id\":0.1,\"lat\":1,\"lon\":2}",
         "{\"name\":\"n\",\"message_id\":-7,\"lat\":1,\"lon\":2}",
         "{\"name\":\"n\",\"message_id\":1e300,\"lat\":1,\"lon\":2}",
@@ -285,8 +286,8 @@ test_scan(void)
         { "{\"name\":\"bus-17\",\"message_id\":\"t1-42\",\"lat\":52.5042,"
           "\"lon\":13.4042,\"speed\":11.2,\"heading\":87}", 1 },
         { " {\n \"lon\" : -0.1275 , \"lat\": 51.50722, \"name\":\"x\","
-          "\"message_id\":-42,\"ts\":1700000000123,\"extra\":{\"a\":[1,"
-          "true,false,null,\"s\\n\\u00e9\",{}],\"b\":[]}} \r\n", 1 },
+          "\"message_id\":-42,\"ts\":1700000000123,\"extra\":[1,"
+          "true,false,null,\"s\\n\\u00e9\xc3\xa9\",[]],\"b\":[]} \r\n", 1 },
         { "{\"name\":\"n\",\"lat\":-90,\"lon\":180,\"message_id\":0}", 1 },
         { "{\"name\":\"n\",\"lat\":1.5e1,\"lon\":-2.5E-1}", 1 },
         { "{\"name\":\"n\",\"lat\":0.1234567890123456789,\"lon\":"
@@ -312,6 +313,15 @@ test_scan(void)
         { "{\"name\":\"n\",\"lat\":1,\"lon\":2} x", 0 },
         { "[{\"name\":\"n\",\"lat\":1,\"lon\":2}]", 0 },
         { "{\"name\":\"n\",\"lat\":1,\"lon\":2,\"x\":1e999}", 0 },
+        /* strictness: the cJSON path's check refuses, or reads members */
+        { "{\"name\":\"n\",\"lat\":1,\"lon\":2,\"x\":{\"a\":1}}", 0 },
+        { "{\"name\":\"n\",\"lat\":1,\"lon\":2,\"x\":1,\"x\":2}", 0 },
+        { "{\"name\":\"n\",\"lat\":1,\"lon\":2,\"x\":\"\xff\"}", 0 },
+        { "{\"name\":\"n\xc0\xaf\",\"lat\":1,\"lon\":2}", 0 },
+        { "{\"name\":\"n\x7f\",\"lat\":1,\"lon\":2}", 0 },
+        { "{\"name\":\"n\",\"lat\":1,\"lon\":2,\"x\":\"\\u0000\"}", 0 },
+        { "{\"name\":\"n\",\"lat\":1,\"lon\":2,\"x\":-0.00000000000000000000"
+          "000000000000000000000000000000000000000001e+00000000000}", 0 },
     };
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -521,8 +531,18 @@ test_records(void)
                 "one object is one record, stored as sent");
     records_are("[{\"name\":\"a\",\"lat\":1,\"lon\":2},\n"
                 " {\"name\":\"b\", \"lat\":3.50,\"lon\":4}]", 0, 2, 1,
-                "{\"name\":\"b\",\"lat\":3.5,\"lon\":4}",
-                "an array is a batch; elements are stored as valid JSON");
+                "{\"name\":\"b\", \"lat\":3.50,\"lon\":4}",
+                "an array is a batch; elements are stored as sent");
+    records_are(" [ {\"name\":\"a\",\"lat\":51.985544558058109,\"lon\":2,"
+                "\"x\":[1,{\"y\":\"]}\\\"\"}]} ,\t{\"name\":\"b\",\"lat\":1,"
+                "\"lon\":-0.0}\r\n] ", 0, 2, 1,
+                "{\"name\":\"b\",\"lat\":1,\"lon\":-0.0}",
+                "array elements keep every digit, their brackets in strings "
+                "too");
+    records_are("[{\"name\":\"a\",\"lat\":51.985544558058109,\"lon\":2}]", 0,
+                1, 1, "{\"name\":\"a\",\"lat\":51.985544558058109,\"lon\":2}",
+                "an element's lat is stored with all 17 digits, not cJSON's "
+                "15");
     records_are("{\"name\":\"a\",\"lat\":1,\"lon\":2}\r\n\n"
                 "{\"name\":\"b\",\"lat\":3, \"lon\":4}\n", 1, 2, 1,
                 "{\"name\":\"b\",\"lat\":3, \"lon\":4}",
@@ -551,6 +571,132 @@ test_records(void)
     is_str(records_refusal("[{\"name\":\"a\",\"lat\":1,\"lon\":2}] x", 0),
            "invalid_json: unexpected data after the JSON value at byte 31",
            "an array with trailing data is refused");
+}
+
+
+/*
+ * The strict check: each finding of issue 11 (the bytes that were stored
+ * as sent) refused, in every body form, with the detail that names it;
+ * and what is valid still accepted.  The fast reader never takes what the
+ * check refuses.
+ */
+static void
+test_strict(void)
+{
+    size_t                    i, len;
+    const char               *body, *got;
+    ngx_geostream_position_t  f;
+
+    static const struct {
+        const char  *body;
+        size_t       len;
+        const char  *want;
+    } cases[] = {
+        { "{\"name\":\"\xff\xfe\",\"lat\":1,\"lon\":2}", WHOLE,
+          "invalid_json: invalid UTF-8 at byte 9" },
+        { "{\"name\":\"\xc0\xaf\",\"lat\":1,\"lon\":2}", WHOLE,
+          "invalid_json: invalid UTF-8 at byte 9" },
+        { "{\"name\":\"\xe0\x80\xaf\",\"lat\":1,\"lon\":2}", WHOLE,
+          "invalid_json: invalid UTF-8 at byte 9" },
+        { "{\"name\":\"\xed\xa0\x80\",\"lat\":1,\"lon\":2}", WHOLE,
+          "invalid_json: invalid UTF-8 at byte 9" },
+        { "{\"name\":\"\xe2\x82\",\"lat\":1,\"lon\":2}", WHOLE,
+          "invalid_json: invalid UTF-8 at byte 9" },
+        { "{\"name\":\"\xf4\x90\x80\x80\",\"lat\":1,\"lon\":2}", WHOLE,
+          "invalid_json: invalid UTF-8 at byte 9" },
+        { "{\"name\":\"a\",\"lat\":1,\"lon\":2,\"x\":\"\x80\"}", WHOLE,
+          "invalid_json: invalid UTF-8 at byte 33" },
+        { "{\"name\":\"a\nb\",\"lat\":1,\"lon\":2}", WHOLE,
+          "invalid_json: a control character (0x0a) in a string at byte "
+          "10; escape it" },
+        { "{\"name\":\"a\",\"lat\":1,\"lon\":2,\"x\":\"\r\"}", WHOLE,
+          "invalid_json: a control character (0x0d) in a string at byte "
+          "33; escape it" },
+        { "{\"name\":\"a\0b\",\"lat\":1,\"lon\":2}", 30,
+          "invalid_json: a control character (0x00) in a string at byte "
+          "10; escape it" },
+        { "{\"name\":\"a\",\0\"lat\":1,\"lon\":2}", 29,
+          "invalid_json: malformed JSON at byte 12" },
+        { "{\"name\":\"nul\\u0000tail\",\"lat\":1,\"lon\":2}", WHOLE,
+          "invalid_json: \\u0000 in a string at byte 12: no string may "
+          "hold a NUL" },
+        { "{\"name\":\"d\",\"lat\":1,\"lat\":999,\"lon\":2}", WHOLE,
+          "invalid_json: member \"lat\" is named twice" },
+        { "{\"name\":\"d\",\"lat\":1,\"\\u006cat\":999,\"lon\":2}", WHOLE,
+          "invalid_json: member \"lat\" is named twice" },
+        { "{\"name\":\"d\",\"lat\":1,\"lon\":2,\"x\":[{\"a\":1,\"b\":2,"
+          "\"a\":3}]}", WHOLE,
+          "invalid_json: member \"a\" is named twice" },
+        { "{\"type\":\"Feature\",\"geometry\":{\"type\":\"Point\","
+          "\"coordinates\":[2,1]},\"properties\":{\"name\":\"n\","
+          "\"name\":\"m\"}}", WHOLE,
+          "invalid_json: member \"name\" is named twice" },
+        { "{\"name\":\"big\",\"message_id\":1e999,\"lat\":1,\"lon\":2}",
+          WHOLE,
+          "invalid_json: the number at byte 27 is not a finite double" },
+        { "{\"name\":\"big\",\"lat\":1,\"lon\":2,\"p\":{\"q\":[-1e309]}}",
+          WHOLE,
+          "invalid_json: the number at byte 40 is not a finite double" },
+        { "\xef\xbb\xbf{\"name\":\"bom\",\"lat\":1,\"lon\":2}", WHOLE,
+          "invalid_json: the body starts with a byte order mark; send "
+          "UTF-8 without one" },
+        { "{\"name\":\"a\",\"lat\":1,\"lon\":2,\"x\":\"\\ud83d\"}", WHOLE,
+          "invalid_json: malformed JSON at byte 33" },
+        { "{\"name\":\"a\",\"lat\":1,\"lon\":2,\"x\":\"\\ude8c\"}", WHOLE,
+          "invalid_json: malformed JSON at byte 33" },
+        { "{\"name\":\"a\\u0007\",\"lat\":1,\"lon\":2}", WHOLE,
+          "invalid_message: \"name\" must not hold control characters" },
+        { "{\"name\":\"a\xc2\x85\",\"lat\":1,\"lon\":2}", WHOLE,
+          "invalid_message: \"name\" must not hold control characters" },
+        { "{\"name\":\"a\x7f\",\"lat\":1,\"lon\":2}", WHOLE,
+          "invalid_message: \"name\" must not hold control characters" },
+        /* still good */
+        { "{\"name\":\"Z\xc3\xbcrich \xf0\x9f\x9a\x8c\\ud83d\\ude8c\","
+          "\"lat\":1,\"lon\":2,\"x\":{\"a\":{\"a\":1}},\"y\":[{\"a\":1},"
+          "{\"a\":2}],\"z\":1e-999,\"w\":\"\\t\\u001f\x7f\"}", WHOLE,
+          "accepted" },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        body = cases[i].body;
+        len = (cases[i].len == WHOLE) ? strlen(body) : cases[i].len;
+
+        got = refusal(body, len);
+        is_str(got, cases[i].want, cases[i].want);
+
+        if (strcmp(cases[i].want, "accepted") != 0) {
+            ok(ngx_geostream_position_scan(&f, (const unsigned char *) body,
+                                           len) != 0,
+               "the fast reader does not take it either");
+        }
+    }
+
+    /* the same in the batch forms */
+    is_str(records_refusal("[{\"name\":\"a\",\"lat\":1,\"lon\":2},"
+                           "{\"name\":\"b\",\"lat\":1,\"lat\":2,\"lon\":2}]",
+                           0),
+           "invalid_json: member \"lat\" is named twice",
+           "a member named twice in an array element is refused");
+    is_str(records_refusal("[{\"name\":\"a\",\"lat\":1,\"lon\":2,"
+                           "\"n\":1e400}]", 0),
+           "invalid_json: the number at byte 33 is not a finite double",
+           "a number that is not finite in an array element is refused");
+    is_str(records_refusal("{\"name\":\"a\",\"lat\":1,\"lon\":2}\n"
+                           "{\"name\":\"\xff\",\"lat\":1,\"lon\":2}\n", 1),
+           "invalid_json: record 1: invalid UTF-8 at byte 9",
+           "an NDJSON line with invalid UTF-8 is refused, by its record");
+    is_str(records_refusal("\xef\xbb\xbf[{\"name\":\"a\",\"lat\":1,"
+                           "\"lon\":2}]", 0),
+           "invalid_json: the body starts with a byte order mark; send "
+           "UTF-8 without one", "a batch with a byte order mark is refused");
+
+    ok(ngx_geostream_utf8_valid((const unsigned char *) "\xf4\x8f\xbf\xbf",
+                                4)
+       && !ngx_geostream_utf8_valid((const unsigned char *) "\xf8\x88\x80"
+                                    "\x80\x80", 5)
+       && ngx_geostream_utf8_cut((const unsigned char *) "ab\xc3\xbc", 4, 3)
+          == 2,
+       "UTF-8: the last code point, no 5-byte forms, cut between characters");
 }
 
 
@@ -629,6 +775,7 @@ main(void)
     test_scan();
     test_geojson();
     test_records();
+    test_strict();
     test_topics();
     test_sse();
 

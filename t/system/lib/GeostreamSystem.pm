@@ -13,7 +13,8 @@ use File::Basename qw(dirname);
 use File::Temp qw(tempdir);
 use Time::HiRes qw(sleep time);
 
-our @EXPORT = qw(start_broker start_nginx nginx_master nginx_workers
+our @EXPORT = qw(start_broker stop_broker broker_control
+                 start_nginx nginx_master nginx_workers
                  geostream_status wait_until curl_to_file slurp log_lines
                  $Root $Work $Port);
 
@@ -26,6 +27,8 @@ our $Port = $ENV{GEOSTREAM_SYSTEM_PORT} // 18620;
 chmod 0755, $Work;
 
 my $nginx = $ENV{NGINX_BIN} // '/usr/sbin/nginx';
+my $Module = $ENV{TEST_NGINX_GEOSTREAM_MODULE}
+             // "$Root/build/nginx/ngx_http_geostream_module.so";
 my @broker_pids;
 my $parent = $$;        # forked clients must not stop the servers
 
@@ -52,7 +55,7 @@ sub start_broker {
     my $pid = fork // die "fork: $!";
 
     if ($pid == 0) {
-        open STDERR, '>', "$Work/broker.log";
+        open STDERR, '>>', "$Work/broker.log";
         exec "$Root/build/tools/geostream-devbroker", '--bootstrap-file',
              "$Work/bootstrap", @args;
         die "exec: $!";
@@ -69,6 +72,36 @@ sub start_broker {
     return $brokers;
 }
 
+# Stops the dev broker(s) started so far (their logs, and all they held,
+# are gone with them).
+sub stop_broker {
+    for my $pid (@broker_pids) {
+        kill 'TERM', $pid;
+        waitpid $pid, 0;
+    }
+
+    @broker_pids = ();
+    unlink "$Work/bootstrap";
+}
+
+# Sends fault commands ("down 2", "up all") to a dev broker started with
+# "--control $Work/broker.ctl"; dies unless each is answered "ok".
+sub broker_control {
+    my (@commands) = @_;
+
+    require IO::Socket::UNIX;
+    my $s = IO::Socket::UNIX->new(Peer => "$Work/broker.ctl")
+        or die "the dev broker's control socket: $!\n";
+
+    for my $command (@commands) {
+        print {$s} "$command\n";
+        my $answer = <$s> // '';
+        $answer eq "ok\n" or die "dev broker: $command: $answer\n";
+    }
+
+    close $s;
+}
+
 # Starts nginx with the module and the given http{} contents.
 sub start_nginx {
     my ($http, %opt) = @_;
@@ -79,7 +112,7 @@ sub start_nginx {
 
     open my $conf, '>', "$Work/conf/nginx.conf" or die $!;
     print $conf <<"_EOC_";
-load_module $Root/build/nginx/ngx_http_geostream_module.so;
+load_module $Module;
 worker_processes $workers;
 worker_rlimit_nofile 4096;
 error_log logs/error.log info;
