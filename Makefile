@@ -8,7 +8,7 @@
 #   make fuzz    runs each fuzz target for FUZZ_SECONDS (default 60)
 #   make test-valgrind
 #                the Test::Nginx suite with nginx under valgrind memcheck
-#                (about 6 minutes; not part of make test)
+#                (about 8 minutes; not part of make test)
 #
 # NGINX_SRC=/path/to/nginx-x.y.z builds the module against another nginx
 # source tree (configured with --with-compat) instead of Debian's.
