@@ -159,6 +159,8 @@ static ngx_geostream_event_t *ngx_geostream_consumer_reset(
 static ngx_geostream_event_t *ngx_geostream_consumer_restart(
     ngx_geostream_consumer_t *cs, ngx_geostream_followed_t *ft, int32_t p,
     int64_t offset, int64_t was, const char *what);
+static ngx_int_t ngx_geostream_consumer_start_at(ngx_geostream_consumer_t *cs,
+    ngx_geostream_followed_t *ft, int32_t p, int64_t offset);
 static ngx_uint_t ngx_geostream_consumer_new_cluster(
     ngx_geostream_consumer_t *cs);
 static void ngx_geostream_consumer_rewind(ngx_geostream_consumer_t *cs,
@@ -1536,18 +1538,7 @@ ngx_geostream_consumer_restart(ngx_geostream_consumer_t *cs,
                   offset);
 
     rd_kafka_consume_stop(ft->rkt, p);
-
-    if (rd_kafka_consume_start_queue(ft->rkt, p,
-                                     offset ? offset
-                                            : RD_KAFKA_OFFSET_BEGINNING,
-                                     cs->queue)
-        == -1)
-    {
-        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                      "geostream: cannot consume \"%s\" [%d]: %s",
-                      ft->rd.name, p,
-                      rd_kafka_err2str(rd_kafka_last_error()));
-    }
+    (void) ngx_geostream_consumer_start_at(cs, ft, p, offset);
 
     ft->rd.next_offsets[p] = offset;
 
@@ -1576,6 +1567,28 @@ ngx_geostream_consumer_restart(ngx_geostream_consumer_t *cs,
     free(cursor);
 
     return ev;
+}
+
+
+/* reading of a partition begins at "offset" (0: the log's start) */
+static ngx_int_t
+ngx_geostream_consumer_start_at(ngx_geostream_consumer_t *cs,
+    ngx_geostream_followed_t *ft, int32_t p, int64_t offset)
+{
+    if (rd_kafka_consume_start_queue(ft->rkt, p,
+                                     offset ? offset
+                                            : RD_KAFKA_OFFSET_BEGINNING,
+                                     cs->queue)
+        == -1)
+    {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "geostream: cannot consume \"%s\" [%d]: %s",
+                      ft->rd.name, p,
+                      rd_kafka_err2str(rd_kafka_last_error()));
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1739,16 +1752,7 @@ ngx_geostream_consumer_refresh(ngx_geostream_consumer_t *cs,
                 start = high;
             }
 
-            if (rd_kafka_consume_start_queue(ft->rkt, p,
-                                             start ? start
-                                                   : RD_KAFKA_OFFSET_BEGINNING,
-                                             cs->queue)
-                == -1)
-            {
-                ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                              "geostream: cannot consume \"%s\" [%d]: %s",
-                              ft->rd.name, p,
-                              rd_kafka_err2str(rd_kafka_last_error()));
+            if (ngx_geostream_consumer_start_at(cs, ft, p, start) != NGX_OK) {
                 break;
             }
 

@@ -64,6 +64,8 @@ static void ngx_http_geostream_topic_ready(ngx_http_geostream_topic_t *topic,
     ngx_geostream_event_t *ev);
 static void ngx_http_geostream_topic_reset(ngx_http_geostream_topic_t *topic,
     ngx_geostream_event_t *ev);
+static void ngx_http_geostream_topic_begin(ngx_http_geostream_topic_t *topic,
+    ngx_geostream_event_t *ev);
 static void ngx_http_geostream_topic_keep(ngx_http_geostream_topic_t *topic,
     ngx_geostream_event_t *ev);
 static void ngx_http_geostream_event_hold(ngx_geostream_event_t **ref,
@@ -990,8 +992,6 @@ static void
 ngx_http_geostream_topic_ready(ngx_http_geostream_topic_t *topic,
     ngx_geostream_event_t *ev)
 {
-    int64_t                       offsets[NGX_GEOSTREAM_PARTITIONS_MAX];
-    ngx_int_t                     n;
     ngx_queue_t                  *q;
     ngx_http_geostream_member_t  *m;
 
@@ -999,20 +999,7 @@ ngx_http_geostream_topic_ready(ngx_http_geostream_topic_t *topic,
         return;
     }
 
-    n = ev->data.len ? ngx_geostream_cursor_parse(ev->data.data, ev->data.len,
-                                            offsets,
-                                            NGX_GEOSTREAM_PARTITIONS_MAX)
-                     : 0;
-
-    if (n < 0
-        || ngx_geostream_history_begin(&topic->history, offsets, n,
-                                       ev->timestamp)
-           != 0)
-    {
-        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                      "geostream: bad start of topic \"%V\": \"%V\"",
-                      &topic->name, &ev->data);
-    }
+    ngx_http_geostream_topic_begin(topic, ev);
 
     topic->ready = 1;
 
@@ -1041,19 +1028,30 @@ static void
 ngx_http_geostream_topic_reset(ngx_http_geostream_topic_t *topic,
     ngx_geostream_event_t *ev)
 {
-    int64_t                 offsets[NGX_GEOSTREAM_PARTITIONS_MAX];
-    ngx_int_t               n;
-    ngx_str_t               cursor;
     ngx_geostream_event_t  *old;
 
     while ((old = ngx_geostream_history_shift(&topic->history)) != NULL) {
         ngx_geostream_event_release(old);
     }
 
+    ngx_http_geostream_topic_begin(topic, ev);
+}
+
+
+/* the history ring holds the topic from the cursor of "ev" on */
+static void
+ngx_http_geostream_topic_begin(ngx_http_geostream_topic_t *topic,
+    ngx_geostream_event_t *ev)
+{
+    int64_t    offsets[NGX_GEOSTREAM_PARTITIONS_MAX];
+    ngx_int_t  n;
+    ngx_str_t  cursor;
+
     ngx_http_geostream_event_cursor(ev, &cursor);
 
-    n = ngx_geostream_cursor_parse(cursor.data, cursor.len, offsets,
-                                   NGX_GEOSTREAM_PARTITIONS_MAX);
+    n = cursor.len ? ngx_geostream_cursor_parse(cursor.data, cursor.len,
+                                        offsets, NGX_GEOSTREAM_PARTITIONS_MAX)
+                   : 0;
 
     if (n < 0
         || ngx_geostream_history_begin(&topic->history, offsets, n,
@@ -1061,7 +1059,7 @@ ngx_http_geostream_topic_reset(ngx_http_geostream_topic_t *topic,
            != 0)
     {
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                      "geostream: bad reset of topic \"%V\": \"%V\"",
+                      "geostream: bad start of topic \"%V\": \"%V\"",
                       &topic->name, &cursor);
     }
 }
