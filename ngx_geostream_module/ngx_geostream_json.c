@@ -61,8 +61,6 @@ typedef struct {
 } ngx_geostream_json_t;
 
 
-static int ngx_geostream_json_fail(ngx_geostream_error_t *err,
-    const char *code, const char *fmt, ...);
 static int ngx_geostream_json_value(ngx_geostream_json_t *j, int depth);
 static int ngx_geostream_json_object(ngx_geostream_json_t *j, int depth);
 static int ngx_geostream_json_array(ngx_geostream_json_t *j, int depth);
@@ -73,10 +71,14 @@ static int ngx_geostream_json_hex(const unsigned char *p);
 static int ngx_geostream_json_key_cmp(const void *a, const void *b);
 static void ngx_geostream_json_space(ngx_geostream_json_t *j);
 static int ngx_geostream_json_malformed(ngx_geostream_json_t *j);
+static int ngx_geostream_json_open(ngx_geostream_json_t *j, int depth,
+    unsigned char close);
+static int ngx_geostream_json_next(ngx_geostream_json_t *j,
+    unsigned char close);
 
 
-static int
-ngx_geostream_json_fail(ngx_geostream_error_t *err, const char *code,
+int
+ngx_geostream_fail(ngx_geostream_error_t *err, const char *code,
     const char *fmt, ...)
 {
     va_list  args;
@@ -108,9 +110,9 @@ ngx_geostream_json_check(const unsigned char *data, size_t len,
     j.keys_max = NGX_GEOSTREAM_JSON_KEYS;
 
     if (len >= 3 && data[0] == 0xef && data[1] == 0xbb && data[2] == 0xbf) {
-        return ngx_geostream_json_fail(err, "invalid_json",
-                                       "the body starts with a byte order "
-                                       "mark; send UTF-8 without one");
+        return ngx_geostream_fail(err, "invalid_json",
+                                  "the body starts with a byte order "
+                                  "mark; send UTF-8 without one");
     }
 
     ngx_geostream_json_space(&j);
@@ -121,7 +123,7 @@ ngx_geostream_json_check(const unsigned char *data, size_t len,
         ngx_geostream_json_space(&j);
 
         if (j.p != j.last) {
-            rc = ngx_geostream_json_fail(err, "invalid_json",
+            rc = ngx_geostream_fail(err, "invalid_json",
                                 "unexpected data after the JSON value at "
                                 "byte %zu", (size_t) (j.p - j.start));
         }
@@ -152,9 +154,9 @@ ngx_geostream_json_space(ngx_geostream_json_t *j)
 static int
 ngx_geostream_json_malformed(ngx_geostream_json_t *j)
 {
-    return ngx_geostream_json_fail(j->err, "invalid_json",
-                                   "malformed JSON at byte %zu",
-                                   (size_t) (j->p - j->start));
+    return ngx_geostream_fail(j->err, "invalid_json",
+                              "malformed JSON at byte %zu",
+                              (size_t) (j->p - j->start));
 }
 
 
@@ -206,19 +208,9 @@ ngx_geostream_json_object(ngx_geostream_json_t *j, int depth)
     size_t                base, i, n;
     ngx_geostream_key_t   key, *keys;
 
-    if (depth > NGX_GEOSTREAM_JSON_DEPTH) {
-        return ngx_geostream_json_fail(j->err, "invalid_json",
-                                       "JSON nested deeper than %d at byte "
-                                       "%zu", NGX_GEOSTREAM_JSON_DEPTH,
-                                       (size_t) (j->p - j->start));
-    }
-
-    j->p++;
-    ngx_geostream_json_space(j);
-
-    if (j->p < j->last && *j->p == '}') {
-        j->p++;
-        return 0;
+    rc = ngx_geostream_json_open(j, depth, '}');
+    if (rc != 0) {
+        return rc < 0 ? -1 : 0;
     }
 
     base = j->nkeys;
@@ -236,8 +228,8 @@ ngx_geostream_json_object(ngx_geostream_json_t *j, int depth)
             n = j->keys_max * 2;
             keys = malloc(n * sizeof(ngx_geostream_key_t));
             if (keys == NULL) {
-                return ngx_geostream_json_fail(j->err, "internal_error",
-                                               "out of memory");
+                return ngx_geostream_fail(j->err, "internal_error",
+                                          "out of memory");
             }
 
             memcpy(keys, j->keys, j->nkeys * sizeof(ngx_geostream_key_t));
@@ -265,20 +257,14 @@ ngx_geostream_json_object(ngx_geostream_json_t *j, int depth)
             return -1;
         }
 
-        ngx_geostream_json_space(j);
-
-        if (j->p < j->last && *j->p == ',') {
-            j->p++;
-            ngx_geostream_json_space(j);
-            continue;
+        rc = ngx_geostream_json_next(j, '}');
+        if (rc < 0) {
+            return -1;
         }
 
-        if (j->p == j->last || *j->p != '}') {
-            return ngx_geostream_json_malformed(j);
+        if (rc == 0) {
+            break;
         }
-
-        j->p++;
-        break;
     }
 
     /* sorted, a name given twice sits next to itself */
@@ -292,13 +278,13 @@ ngx_geostream_json_object(ngx_geostream_json_t *j, int depth)
 
         for (i = 1; i < n; i++) {
             if (ngx_geostream_json_key_cmp(&keys[i - 1], &keys[i]) == 0) {
-                rc = ngx_geostream_json_fail(j->err, "invalid_json",
-                                             "member \"%.*s\" is named "
-                                             "twice",
-                                             (int) ngx_geostream_utf8_cut(
-                                                 keys[i].data, keys[i].len,
-                                                 64),
-                                             keys[i].data);
+                rc = ngx_geostream_fail(j->err, "invalid_json",
+                                        "member \"%.*s\" is named "
+                                        "twice",
+                                        (int) ngx_geostream_utf8_cut(
+                                            keys[i].data, keys[i].len,
+                                            64),
+                                        keys[i].data);
                 break;
             }
         }
@@ -332,19 +318,11 @@ ngx_geostream_json_key_cmp(const void *a, const void *b)
 static int
 ngx_geostream_json_array(ngx_geostream_json_t *j, int depth)
 {
-    if (depth > NGX_GEOSTREAM_JSON_DEPTH) {
-        return ngx_geostream_json_fail(j->err, "invalid_json",
-                                       "JSON nested deeper than %d at byte "
-                                       "%zu", NGX_GEOSTREAM_JSON_DEPTH,
-                                       (size_t) (j->p - j->start));
-    }
+    int  rc;
 
-    j->p++;
-    ngx_geostream_json_space(j);
-
-    if (j->p < j->last && *j->p == ']') {
-        j->p++;
-        return 0;
+    rc = ngx_geostream_json_open(j, depth, ']');
+    if (rc != 0) {
+        return rc < 0 ? -1 : 0;
     }
 
     for ( ;; ) {
@@ -352,22 +330,63 @@ ngx_geostream_json_array(ngx_geostream_json_t *j, int depth)
             return -1;
         }
 
-        ngx_geostream_json_space(j);
-
-        if (j->p < j->last && *j->p == ',') {
-            j->p++;
-            ngx_geostream_json_space(j);
-            continue;
+        rc = ngx_geostream_json_next(j, ']');
+        if (rc <= 0) {
+            return rc;
         }
-
-        if (j->p == j->last || *j->p != ']') {
-            return ngx_geostream_json_malformed(j);
-        }
-
-        j->p++;
-
-        return 0;
     }
+}
+
+
+/*
+ * Enters the object or array at "j->p" ('{' or '['): 1 when it is empty
+ * (and left already), 0 when values follow, -1 when it is nested too deep.
+ */
+static int
+ngx_geostream_json_open(ngx_geostream_json_t *j, int depth,
+    unsigned char close)
+{
+    if (depth > NGX_GEOSTREAM_JSON_DEPTH) {
+        return ngx_geostream_fail(j->err, "invalid_json",
+                                  "JSON nested deeper than %d at byte "
+                                  "%zu", NGX_GEOSTREAM_JSON_DEPTH,
+                                  (size_t) (j->p - j->start));
+    }
+
+    j->p++;
+    ngx_geostream_json_space(j);
+
+    if (j->p < j->last && *j->p == close) {
+        j->p++;
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * After a value of an object or array: 1 on a ',' (another follows), 0
+ * on "close" (the object or array is left), -1 on anything else.
+ */
+static int
+ngx_geostream_json_next(ngx_geostream_json_t *j, unsigned char close)
+{
+    ngx_geostream_json_space(j);
+
+    if (j->p < j->last && *j->p == ',') {
+        j->p++;
+        ngx_geostream_json_space(j);
+        return 1;
+    }
+
+    if (j->p == j->last || *j->p != close) {
+        return ngx_geostream_json_malformed(j);
+    }
+
+    j->p++;
+
+    return 0;
 }
 
 
@@ -419,20 +438,20 @@ ngx_geostream_json_string(ngx_geostream_json_t *j, ngx_geostream_key_t *key)
 
         if (*p < 0x20) {
             j->p = p;
-            return ngx_geostream_json_fail(j->err, "invalid_json",
-                                           "a control character (0x%02x) "
-                                           "in a string at byte %zu; "
-                                           "escape it", *p,
-                                           (size_t) (p - j->start));
+            return ngx_geostream_fail(j->err, "invalid_json",
+                                      "a control character (0x%02x) "
+                                      "in a string at byte %zu; "
+                                      "escape it", *p,
+                                      (size_t) (p - j->start));
         }
 
         if (*p >= 0x80) {
             n = ngx_geostream_utf8_char(p, j->last - p);
 
             if (n == 0) {
-                return ngx_geostream_json_fail(j->err, "invalid_json",
-                                               "invalid UTF-8 at byte %zu",
-                                               (size_t) (p - j->start));
+                return ngx_geostream_fail(j->err, "invalid_json",
+                                          "invalid UTF-8 at byte %zu",
+                                          (size_t) (p - j->start));
             }
 
             if (d) {
@@ -458,8 +477,8 @@ ngx_geostream_json_string(ngx_geostream_json_t *j, ngx_geostream_key_t *key)
             if (j->decoded == NULL) {
                 j->decoded = malloc(j->last - j->start);
                 if (j->decoded == NULL) {
-                    return ngx_geostream_json_fail(j->err, "internal_error",
-                                                   "out of memory");
+                    return ngx_geostream_fail(j->err, "internal_error",
+                                              "out of memory");
                 }
             }
 
@@ -495,17 +514,17 @@ ngx_geostream_json_string(ngx_geostream_json_t *j, ngx_geostream_key_t *key)
             }
 
             if (u == 0) {
-                return ngx_geostream_json_fail(j->err, "invalid_json",
-                                               "\\u0000 in a string at byte "
-                                               "%zu: no string may hold a "
-                                               "NUL", (size_t) (p - j->start));
+                return ngx_geostream_fail(j->err, "invalid_json",
+                                          "\\u0000 in a string at byte "
+                                          "%zu: no string may hold a "
+                                          "NUL", (size_t) (p - j->start));
             }
 
             if (u >= 0xdc00 && u <= 0xdfff) {
-                return ngx_geostream_json_fail(j->err, "invalid_json",
-                                               "a lone low surrogate (\\u%04x)"
-                                               " at byte %zu", u,
-                                               (size_t) (p - j->start));
+                return ngx_geostream_fail(j->err, "invalid_json",
+                                          "a lone low surrogate (\\u%04x)"
+                                          " at byte %zu", u,
+                                          (size_t) (p - j->start));
             }
 
             if (u >= 0xd800 && u <= 0xdbff) {
@@ -513,11 +532,11 @@ ngx_geostream_json_string(ngx_geostream_json_t *j, ngx_geostream_key_t *key)
                      ? ngx_geostream_json_hex(p + 8) : -1;
 
                 if (lo < 0xdc00 || lo > 0xdfff) {
-                    return ngx_geostream_json_fail(j->err, "invalid_json",
-                                                   "a high surrogate "
-                                                   "(\\u%04x) without its low "
-                                                   "one at byte %zu", u,
-                                                   (size_t) (p - j->start));
+                    return ngx_geostream_fail(j->err, "invalid_json",
+                                              "a high surrogate "
+                                              "(\\u%04x) without its low "
+                                              "one at byte %zu", u,
+                                              (size_t) (p - j->start));
                 }
 
                 u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
@@ -638,11 +657,11 @@ ngx_geostream_json_number(ngx_geostream_json_t *j)
     len = p - j->p;
 
     if (len > NGX_GEOSTREAM_JSON_NUMBER) {
-        return ngx_geostream_json_fail(j->err, "invalid_json",
-                                       "a number longer than %d characters "
-                                       "at byte %zu",
-                                       NGX_GEOSTREAM_JSON_NUMBER,
-                                       (size_t) (j->p - j->start));
+        return ngx_geostream_fail(j->err, "invalid_json",
+                                  "a number longer than %d characters "
+                                  "at byte %zu",
+                                  NGX_GEOSTREAM_JSON_NUMBER,
+                                  (size_t) (j->p - j->start));
     }
 
     /* nginx never calls setlocale(): the decimal point is '.' */
@@ -650,10 +669,10 @@ ngx_geostream_json_number(ngx_geostream_json_t *j)
     text[len] = '\0';
 
     if (!isfinite(strtod(text, NULL))) {
-        return ngx_geostream_json_fail(j->err, "invalid_json",
-                                       "the number at byte %zu is not a "
-                                       "finite double",
-                                       (size_t) (j->p - j->start));
+        return ngx_geostream_fail(j->err, "invalid_json",
+                                  "the number at byte %zu is not a "
+                                  "finite double",
+                                  (size_t) (j->p - j->start));
     }
 
     j->p = p;

@@ -4,7 +4,6 @@
  */
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +14,6 @@
 #define NGX_GEOSTREAM_TS_MAX  9007199254740992.0   /* 2^53: exact in JSON */
 
 
-static int ngx_geostream_fail(ngx_geostream_error_t *err, const char *code,
-    const char *fmt, ...);
 static const char *ngx_geostream_json_end(const char *p, const char *last);
 static int ngx_geostream_position_check(ngx_geostream_position_t *pos,
     ngx_geostream_error_t *err);
@@ -30,22 +27,6 @@ static int ngx_geostream_record_fail(ngx_geostream_error_t *err, size_t i);
 static int ngx_geostream_ndjson_line(const unsigned char **p,
     const unsigned char *last, const unsigned char **line, size_t *len);
 static int ngx_geostream_is_member(const char *key, const char **keys);
-
-
-static int
-ngx_geostream_fail(ngx_geostream_error_t *err, const char *code,
-    const char *fmt, ...)
-{
-    va_list  args;
-
-    err->code = code;
-
-    va_start(args, fmt);
-    vsnprintf(err->detail, sizeof(err->detail), fmt, args);
-    va_end(args);
-
-    return -1;
-}
 
 
 /* skips the whitespace JSON allows after a value */

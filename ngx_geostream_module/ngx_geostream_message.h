@@ -77,6 +77,10 @@ int ngx_geostream_position_parse(ngx_geostream_position_t *pos,
 
 void ngx_geostream_position_free(ngx_geostream_position_t *pos);
 
+/* sets "err" to "code" and a printf-style detail; returns -1 */
+int ngx_geostream_fail(ngx_geostream_error_t *err, const char *code,
+    const char *fmt, ...);
+
 /*
  * The strict JSON check (ngx_geostream_json.c): 0 when "data" is one JSON
  * value by RFC 8259 whose strings are valid UTF-8 without U+0000, whose
