@@ -10,7 +10,6 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use GeostreamSystem;
-use HTTP::Tiny;
 use JSON::PP;
 use Test::More;
 use Time::HiRes qw(sleep time);
@@ -41,16 +40,12 @@ my $master = start_nginx(<<"_EOC_", workers => 1);
     }
 _EOC_
 
-my $http = HTTP::Tiny->new(timeout => 30);
 my $base = "http://127.0.0.1:$Port";
 
 sub post {
     my ($path, $id) = @_;
 
-    return $http->post("$base$path", {
-        headers => { 'Content-Type' => 'application/json' },
-        content => qq({"name":"car-$id","message_id":"$id","lat":1,"lon":2}),
-    })->{status};
+    return post_position($path, $id)->{status};
 }
 
 is(post('/wait/away', 'first'), 200, 'Kafka takes a first message');

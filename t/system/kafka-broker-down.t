@@ -9,7 +9,6 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use GeostreamSystem;
-use HTTP::Tiny;
 use JSON::PP;
 use Test::More;
 use Time::HiRes qw(sleep time);
@@ -35,7 +34,6 @@ start_nginx(<<"_EOC_", workers => 1);
     }
 _EOC_
 
-my $http = HTTP::Tiny->new(timeout => 60);
 my $base = "http://127.0.0.1:$Port";
 my $n = 300;
 
@@ -44,11 +42,9 @@ my $stream = curl_to_file("$Work/stream", '-sN', "$base/consumer/ha");
 sub post {
     my ($id) = @_;
 
-    return $http->post("$base/producer/ha", {
-        headers => { 'Content-Type' => 'application/json' },
-        content => sprintf('{"name":"car-%d","message_id":"%s","lat":1,'
-                           . '"lon":2}', unpack('%32C*', $id) % 30, $id),
-    })->{status};
+    # 30 entities, each id always one of them
+    return post_position('/producer/ha', $id,
+                         'car-' . unpack('%32C*', $id) % 30)->{status};
 }
 
 # the stream follows the topic once a position sent now reaches it

@@ -13,7 +13,6 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use GeostreamSystem;
-use HTTP::Tiny;
 use JSON::PP;
 use Test::More;
 use Time::HiRes qw(sleep time);
@@ -40,16 +39,11 @@ start_nginx(<<"_EOC_", workers => 1);
     }
 _EOC_
 
-my $http = HTTP::Tiny->new(timeout => 10);
-my $url = "http://127.0.0.1:$Port/producer";
 
 sub post {
     my ($topic, $id) = @_;
 
-    return $http->post("$url/$topic", {
-        headers => { 'Content-Type' => 'application/json' },
-        content => qq({"name":"car-$id","message_id":"$id","lat":1,"lon":2}),
-    });
+    return post_position("/producer/$topic", $id);
 }
 
 sub instance {

@@ -13,7 +13,7 @@ use File::Basename qw(dirname);
 use File::Temp qw(tempdir);
 use Time::HiRes qw(sleep time);
 
-our @EXPORT = qw(start_broker stop_broker broker_control
+our @EXPORT = qw(start_broker stop_broker broker_control post_position
                  start_nginx nginx_master nginx_workers
                  geostream_status wait_until curl_to_file slurp log_lines
                  $Root $Work $Port);
@@ -100,6 +100,24 @@ sub broker_control {
     }
 
     close $s;
+}
+
+# POSTs the position {"name":NAME,"message_id":ID,"lat":1,"lon":2} (NAME
+# is "car-ID" unless given) to PATH on this test's nginx; returns
+# HTTP::Tiny's response.
+my $http;
+
+sub post_position {
+    my ($path, $id, $name) = @_;
+
+    require HTTP::Tiny;
+    $http //= HTTP::Tiny->new(timeout => 60);
+    $name //= "car-$id";
+
+    return $http->post("http://127.0.0.1:$Port$path", {
+        headers => { 'Content-Type' => 'application/json' },
+        content => qq({"name":"$name","message_id":"$id","lat":1,"lon":2}),
+    });
 }
 
 # Starts nginx with the module and the given http{} contents.
