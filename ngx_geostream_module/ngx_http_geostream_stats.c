@@ -14,6 +14,7 @@
  */
 
 #include "ngx_http_geostream_module.h"
+#include "ngx_http_geostream_stats.h"
 
 
 /* twice as many slots as nginx spawns processes: old and new workers */
@@ -159,6 +160,10 @@ ngx_http_geostream_stats_attach(ngx_shm_zone_t *zone, ngx_log_t *log)
                       "the status page will not count them");
         return;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "geostream stats: worker %P counts in slot %ui",
+                   ngx_pid, (ngx_uint_t) (mine - sh->slots));
 
     ngx_geostream_stats = &mine->s.stats;
 }

@@ -7,6 +7,9 @@
  */
 
 #include "ngx_http_geostream_module.h"
+#include "ngx_http_geostream_answer.h"
+#include "ngx_http_geostream_stats.h"
+#include "ngx_http_geostream_status.h"
 
 
 static ngx_int_t ngx_http_geostream_status_json(ngx_http_request_t *r,
@@ -104,6 +107,11 @@ ngx_http_geostream_status_handler(ngx_http_request_t *r)
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_geostream_module);
 
     ngx_http_geostream_stats_total(gmcf->stats_zone, &total);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "geostream status page, %s",
+                   glcf->status == NGX_HTTP_GEOSTREAM_STATUS_PROMETHEUS
+                   ? "prometheus" : "json");
 
     if (glcf->status == NGX_HTTP_GEOSTREAM_STATUS_PROMETHEUS) {
         return ngx_http_geostream_status_prometheus(r, &total);
