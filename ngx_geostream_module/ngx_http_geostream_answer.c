@@ -5,6 +5,11 @@
 
 #include "ngx_http_geostream_module.h"
 #include "ngx_http_geostream_answer.h"
+#include "ngx_geostream_json_writer.h"
+
+
+static void ngx_http_geostream_error_write(ngx_geostream_json_writer_t *w,
+    ngx_geostream_error_t *err);
 
 
 ngx_int_t
@@ -53,30 +58,42 @@ ngx_int_t
 ngx_http_geostream_error_body(ngx_http_request_t *r,
     ngx_geostream_error_t *err, ngx_str_t *body)
 {
-    char    *json;
-    size_t   len;
+    ngx_geostream_json_writer_t  w;
 
-    json = ngx_geostream_error_json(err);
-    if (json == NULL) {
-        return NGX_ERROR;
-    }
-
-    len = ngx_strlen(json);
+    ngx_geostream_jw_init(&w, NULL, 0);
+    ngx_http_geostream_error_write(&w, err);
 
     /* answers end with a line break, for people reading them in a shell */
-    body->data = ngx_pnalloc(r->pool, len + 1);
+    body->data = ngx_pnalloc(r->pool, w.size + 1);
     if (body->data == NULL) {
-        free(json);
         return NGX_ERROR;
     }
 
-    ngx_memcpy(body->data, json, len);
-    body->data[len] = LF;
-    body->len = len + 1;
+    ngx_geostream_jw_init(&w, body->data, w.size);
+    ngx_http_geostream_error_write(&w, err);
 
-    free(json);
+    if (ngx_geostream_jw_done(&w) != 0) {
+        return NGX_ERROR;
+    }
+
+    body->data[w.size] = LF;
+    body->len = w.size + 1;
 
     return NGX_OK;
+}
+
+
+/* {"error":"<code>","detail":"<detail>"} */
+static void
+ngx_http_geostream_error_write(ngx_geostream_json_writer_t *w,
+    ngx_geostream_error_t *err)
+{
+    ngx_geostream_jw_object(w);
+    ngx_geostream_jw_key(w, "error");
+    ngx_geostream_jw_string(w, err->code, ngx_strlen(err->code));
+    ngx_geostream_jw_key(w, "detail");
+    ngx_geostream_jw_string(w, err->detail, ngx_strlen(err->detail));
+    ngx_geostream_jw_object_end(w);
 }
 
 
