@@ -400,7 +400,7 @@ ngx_http_geostream_sub_topics(ngx_http_request_t *r,
         }
 
         if (rc != NGX_OK) {
-            return ngx_http_geostream_topic_error(r, rc, &name);
+            return ngx_http_geostream_answer_error(r, rc);
         }
 
         for (j = 0; j < i; j++) {
