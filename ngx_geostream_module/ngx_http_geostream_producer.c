@@ -76,7 +76,8 @@ ngx_http_geostream_producer_handler(ngx_http_request_t *r)
     ngx_http_geostream_ctx_t  *ctx;
 
     if (r->method != NGX_HTTP_POST) {
-        return ngx_http_geostream_producer_other(r);
+        rc = ngx_http_geostream_producer_other(r);
+        return ngx_http_geostream_answer_error(r, rc);
     }
 
     /* the topic, evaluated once, waits with the request for its body */
@@ -105,7 +106,7 @@ ngx_http_geostream_producer_handler(ngx_http_request_t *r)
 }
 
 
-/* a method other than POST */
+/* a method other than POST: a preflight is answered, the rest refused */
 static ngx_int_t
 ngx_http_geostream_producer_other(ngx_http_request_t *r)
 {
@@ -134,9 +135,9 @@ ngx_http_geostream_producer_other(ngx_http_request_t *r)
         return ngx_http_send_header(r);
     }
 
-    return ngx_http_geostream_send_error(r, NGX_HTTP_NOT_ALLOWED,
-                                         "method_not_allowed",
-                                         "use POST to produce");
+    return ngx_http_geostream_error(r, NGX_HTTP_NOT_ALLOWED,
+                                    "method_not_allowed",
+                                    "use POST to produce");
 }
 
 
