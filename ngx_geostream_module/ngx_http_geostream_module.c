@@ -592,7 +592,6 @@ ngx_http_geostream_init_process(ngx_cycle_t *cycle)
 
     ngx_http_geostream_history_size = gmcf->history;
     ngx_http_geostream_history_bytes = gmcf->history_bytes;
-    ngx_http_geostream_producer_init((uint32_t) gmcf->kafka.batch_rate);
 
     /*
      * A worker whose producer cannot start still serves everything else;
@@ -618,8 +617,6 @@ static void
 ngx_http_geostream_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_geostream_consumer_exit();
-    ngx_http_geostream_producer_stop();
     ngx_geostream_kafka_exit_process(cycle);
-    ngx_http_geostream_producer_exit();
     ngx_http_geostream_consumer_free();
 }

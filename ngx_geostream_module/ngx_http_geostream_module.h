@@ -51,12 +51,6 @@ typedef struct {
 extern ngx_module_t  ngx_http_geostream_module;
 
 
-ngx_int_t ngx_http_geostream_producer_handler(ngx_http_request_t *r);
-void ngx_http_geostream_producer_init(uint32_t batch_rate);
-void ngx_http_geostream_producer_stop(void);
-void ngx_http_geostream_producer_exit(void);
-ngx_int_t ngx_http_geostream_producer_status(cJSON *producer);
-void ngx_http_geostream_producer_delivered(const rd_kafka_message_t *msg);
 ngx_int_t ngx_http_geostream_consumer_handler(ngx_http_request_t *r);
 
 /* called on the event loop with each batch the consumer thread hands over */
@@ -84,6 +78,8 @@ extern size_t      ngx_http_geostream_history_bytes;
 
 #include "ngx_http_geostream_answer.h"
 #include "ngx_http_geostream_request.h"
+/* for module.c (handler, delivered) and status.c (producer_status) */
+#include "ngx_http_geostream_producer.h"
 
 
 #endif /* _NGX_HTTP_GEOSTREAM_MODULE_H_INCLUDED_ */

@@ -7,46 +7,31 @@
  * message (and the topic is known to exist), 200 means Kafka acknowledged
  * it (geostream_produce_wait), and anything Kafka refuses is answered with
  * the reason.
+ *
+ * The checks return NGX_OK when the request passes, or a status whose
+ * error they recorded (ngx_http_geostream_error()); the handler, or the
+ * body handler, answers it once (ngx_http_geostream_answer_error()).
  */
 
 #include "ngx_http_geostream_module.h"
-
-
-/* at most this many topics' handles are kept per worker */
-#define NGX_HTTP_GEOSTREAM_TOPICS_MAX   1024
-
-
-/* a topic's handles, one per producer that uses it, cached per worker */
-typedef struct {
-    ngx_str_node_t                    sn;          /* by name */
-    ngx_str_t                         name;        /* NUL-terminated */
-    rd_kafka_topic_t                 *rkt[NGX_GEOSTREAM_PRODUCERS];
-    unsigned                          confirmed:1; /* a delivery succeeded */
-} ngx_http_geostream_ptopic_t;
+#include "ngx_http_geostream_answer.h"
+#include "ngx_http_geostream_request.h"
+#include "ngx_http_geostream_producer.h"
 
 
 typedef struct ngx_http_geostream_pending_s  ngx_http_geostream_pending_t;
 
-/* what became of one record */
-typedef struct {
-    ngx_http_geostream_pending_t     *pending;
-    uint32_t                          bucket;      /* its key's, routing */
-    int32_t                           partition;
-    int64_t                           offset;
-    rd_kafka_resp_err_t               err;
-} ngx_http_geostream_delivery_t;
-
-
 /*
  * A request that waits for its delivery reports.  It may outlive the
  * request (a client that hangs up), so it is not in the request's pool.
+ * Each record has a delivery, whose "data" is the pending request.
  */
 struct ngx_http_geostream_pending_s {
     ngx_http_request_t               *request;    /* NULL: client gone */
-    ngx_http_geostream_ptopic_t      *topic;
+    ngx_geostream_producer_topic_t   *topic;
     ngx_geostream_record_t           *records;
     size_t                            nrecords;
-    ngx_http_geostream_delivery_t    *deliveries;
+    ngx_geostream_delivery_t         *deliveries;
     size_t                            outstanding;
     ngx_pool_cleanup_t               *cleanup;
     unsigned                          batch:1;
@@ -54,110 +39,34 @@ struct ngx_http_geostream_pending_s {
 };
 
 
+static ngx_int_t ngx_http_geostream_producer_other(ngx_http_request_t *r);
 static ngx_int_t ngx_http_geostream_producer_check(ngx_http_request_t *r,
     ngx_str_t *topic);
 static void ngx_http_geostream_producer_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_geostream_producer_records(ngx_http_request_t *r,
+    ngx_geostream_producers_t *pr, ngx_geostream_record_t **records,
+    size_t *n, int *batch);
 static u_char *ngx_http_geostream_read_body(ngx_http_request_t *r,
     size_t *len);
-static ngx_http_geostream_ptopic_t *ngx_http_geostream_ptopic(
-    ngx_str_t *name, ngx_log_t *log);
+static ngx_int_t ngx_http_geostream_pending_new(ngx_http_request_t *r,
+    ngx_geostream_producers_t *pr, ngx_geostream_record_t *records, size_t n,
+    int batch, ngx_http_geostream_pending_t **pp);
 static void ngx_http_geostream_produce(ngx_http_request_t *r,
-    ngx_http_geostream_pending_t *p, ngx_str_t *key);
+    ngx_geostream_producers_t *pr, ngx_http_geostream_pending_t *p,
+    ngx_str_t *key);
+static void ngx_http_geostream_pending_wait(ngx_http_request_t *r,
+    ngx_http_geostream_pending_t *p);
 static void ngx_http_geostream_pending_cleanup(void *data);
 static void ngx_http_geostream_pending_free(ngx_http_geostream_pending_t *p);
 static ngx_int_t ngx_http_geostream_answer(ngx_http_request_t *r,
     ngx_http_geostream_pending_t *p);
-static ngx_uint_t ngx_http_geostream_kafka_status(rd_kafka_resp_err_t err,
-    const char **code);
+static ngx_int_t ngx_http_geostream_answer_status(ngx_http_request_t *r,
+    ngx_http_geostream_pending_t *p, ngx_uint_t *status);
+static ngx_uint_t ngx_http_geostream_kafka_status(int err, const char **code);
 static void ngx_http_geostream_hold(ngx_event_t *ev);
 
 
-/* the cached topics, looked up by name on every request */
-static ngx_rbtree_t       ngx_http_geostream_ptopics;
-static ngx_rbtree_node_t  ngx_http_geostream_ptopics_sentinel;
-static ngx_uint_t         ngx_http_geostream_nptopics;
-
-/*
- * Which producer takes a message (ngx_geostream_route.h).  A message whose
- * report nobody waits for carries its key's bucket as its opaque, with the
- * low bit set, which no pointer to a delivery has.
- */
-static ngx_geostream_route_t  ngx_http_geostream_route;
-
-#define ngx_http_geostream_bucket_opaque(bucket)                              \
-    ((void *) (((uintptr_t) (bucket) << 1) | 1))
-#define ngx_http_geostream_is_bucket(opaque)  ((uintptr_t) (opaque) & 1)
-#define ngx_http_geostream_bucket(opaque)                                     \
-    ((uint32_t) ((uintptr_t) (opaque) >> 1))
-
-/* requests waiting for delivery reports; they hold a stopping worker */
-static ngx_uint_t    ngx_http_geostream_waiting;
-static ngx_event_t   ngx_http_geostream_hold_ev;
-
-
-void
-ngx_http_geostream_producer_init(uint32_t batch_rate)
-{
-    ngx_geostream_route_init(&ngx_http_geostream_route, batch_rate);
-}
-
-
-/*
- * At worker exit, before its producers flush and go: the cached topics'
- * handles are released, as librdkafka wants them destroyed before their
- * producer.  A message still queued keeps the topic it needs, and its
- * delivery report still carries the handle's opaque, the cached topic.
- */
-void
-ngx_http_geostream_producer_stop(void)
-{
-    ngx_uint_t                    which;
-    ngx_rbtree_node_t            *node;
-    ngx_http_geostream_ptopic_t  *t;
-
-    if (ngx_http_geostream_ptopics.root == NULL) {
-        return;
-    }
-
-    for (node = ngx_rbtree_min(ngx_http_geostream_ptopics.root,
-                               ngx_http_geostream_ptopics.sentinel);
-         node;
-         node = ngx_rbtree_next(&ngx_http_geostream_ptopics, node))
-    {
-        t = (ngx_http_geostream_ptopic_t *) node;
-
-        for (which = 0; which < NGX_GEOSTREAM_PRODUCERS; which++) {
-            if (t->rkt[which]) {
-                rd_kafka_topic_destroy(t->rkt[which]);
-                t->rkt[which] = NULL;
-            }
-        }
-    }
-}
-
-
-/* ...and once the producers are gone, with their last reports: the topics */
-void
-ngx_http_geostream_producer_exit(void)
-{
-    ngx_rbtree_node_t  *node;
-
-    if (ngx_http_geostream_ptopics.root == NULL) {
-        return;
-    }
-
-    while (ngx_http_geostream_ptopics.root
-           != ngx_http_geostream_ptopics.sentinel)
-    {
-        node = ngx_rbtree_min(ngx_http_geostream_ptopics.root,
-                              ngx_http_geostream_ptopics.sentinel);
-        ngx_rbtree_delete(&ngx_http_geostream_ptopics, node);
-        ngx_free(node);
-    }
-
-    ngx_http_geostream_ptopics.root = NULL;
-    ngx_http_geostream_nptopics = 0;
-}
+static ngx_http_geostream_producer_t  ngx_http_geostream_producer;
 
 
 ngx_int_t
@@ -167,48 +76,24 @@ ngx_http_geostream_producer_handler(ngx_http_request_t *r)
     ngx_http_geostream_ctx_t  *ctx;
 
     if (r->method != NGX_HTTP_POST) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        if (ngx_http_geostream_add_header(r, "Allow", "POST, OPTIONS")
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (r->method == NGX_HTTP_OPTIONS) {
-            /*
-             * a browser's CORS preflight for a JSON POST from another
-             * origin: the Access-Control-* headers are the location's
-             * add_header ... always
-             */
-            r->headers_out.status = NGX_HTTP_NO_CONTENT;
-            r->header_only = 1;
-            ngx_http_clear_content_length(r);
-
-            return ngx_http_send_header(r);
-        }
-
-        return ngx_http_geostream_send_error(r, NGX_HTTP_NOT_ALLOWED,
-                                             "method_not_allowed",
-                                             "use POST to produce");
+        rc = ngx_http_geostream_producer_other(r);
+        return ngx_http_geostream_answer_error(r, rc);
     }
 
     /* the topic, evaluated once, waits with the request for its body */
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_geostream_ctx_t));
+    ctx = ngx_http_geostream_get_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_set_ctx(r, ctx, ngx_http_geostream_module);
-
     /* everything that can be refused without the body is refused first */
     rc = ngx_http_geostream_producer_check(r, &ctx->topic);
-    if (rc != NGX_DECLINED) {
-        return rc;
+    if (rc != NGX_OK) {
+        return ngx_http_geostream_answer_error(r, rc);
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "geostream produce to topic \"%V\"", &ctx->topic);
 
     rc = ngx_http_read_client_request_body(r,
                                            ngx_http_geostream_producer_body);
@@ -221,10 +106,44 @@ ngx_http_geostream_producer_handler(ngx_http_request_t *r)
 }
 
 
+/* a method other than POST: a preflight is answered, the rest refused */
+static ngx_int_t
+ngx_http_geostream_producer_other(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_geostream_add_header(r, "Allow", "POST, OPTIONS") != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->method == NGX_HTTP_OPTIONS) {
+        /*
+         * a browser's CORS preflight for a JSON POST from another origin:
+         * the Access-Control-* headers are the location's add_header ...
+         * always
+         */
+        r->headers_out.status = NGX_HTTP_NO_CONTENT;
+        r->header_only = 1;
+        ngx_http_clear_content_length(r);
+
+        return ngx_http_send_header(r);
+    }
+
+    return ngx_http_geostream_error(r, NGX_HTTP_NOT_ALLOWED,
+                                    "method_not_allowed",
+                                    "use POST to produce");
+}
+
+
 /*
- * NGX_DECLINED to go on, or how the request was answered.  A refused
- * request's body is discarded first, so that a keepalive connection does
- * not take it for the next request.
+ * NGX_OK to go on.  A refused request's body is discarded first, so that
+ * a keepalive connection does not take it for the next request.
  */
 static ngx_int_t
 ngx_http_geostream_producer_check(ngx_http_request_t *r, ngx_str_t *topic)
@@ -234,10 +153,10 @@ ngx_http_geostream_producer_check(ngx_http_request_t *r, ngx_str_t *topic)
     ngx_http_geostream_loc_conf_t   *glcf;
 
     if (r->headers_in.content_length_n < 0 && !r->headers_in.chunked) {
-        return ngx_http_geostream_send_error(r, NGX_HTTP_LENGTH_REQUIRED,
-                                   "length_required",
-                                   "send the body with Content-Length or "
-                                   "chunked");
+        return ngx_http_geostream_error(r, NGX_HTTP_LENGTH_REQUIRED,
+                                        "length_required",
+                                        "send the body with Content-Length "
+                                        "or chunked");
     }
 
     type = r->headers_in.content_type ? &r->headers_in.content_type->value
@@ -253,12 +172,11 @@ ngx_http_geostream_producer_check(ngx_http_request_t *r, ngx_str_t *topic)
             return rc;
         }
 
-        return ngx_http_geostream_send_error(r,
-                                   NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                   "unsupported_media_type",
-                                   "send application/json, "
-                                   "application/geo+json or "
-                                   "application/x-ndjson");
+        return ngx_http_geostream_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                        "unsupported_media_type",
+                                        "send application/json, "
+                                        "application/geo+json or "
+                                        "application/x-ndjson");
     }
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_geostream_module);
@@ -274,10 +192,10 @@ ngx_http_geostream_producer_check(ngx_http_request_t *r, ngx_str_t *topic)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_http_geostream_answer_error(r, rc);
+        return rc;
     }
 
-    return NGX_DECLINED;
+    return NGX_OK;
 }
 
 
@@ -285,54 +203,20 @@ static void
 ngx_http_geostream_producer_body(ngx_http_request_t *r)
 {
     int                              batch;
-    size_t                           len, n;
-    u_char                          *body;
+    size_t                           n;
     ngx_int_t                        rc;
     ngx_str_t                        key, *keyp;
-    ngx_pool_cleanup_t              *cln;
-    ngx_http_geostream_ctx_t        *ctx;
-    ngx_geostream_error_t            err;
     ngx_geostream_record_t          *records;
-    ngx_http_geostream_ptopic_t     *ptopic;
+    ngx_geostream_producers_t       *pr;
     ngx_http_geostream_pending_t    *p;
     ngx_http_geostream_loc_conf_t   *glcf;
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_geostream_module);
-    ctx = ngx_http_get_module_ctx(r, ngx_http_geostream_module);
+    pr = ngx_geostream_worker_producers();
 
-    body = ngx_http_geostream_read_body(r, &len);
-    if (body == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    if (ngx_geostream_records_parse(&records, &n, &batch, body, len,
-                                    ngx_http_geostream_is_ndjson(r),
-                                    &err)
-        != 0)
-    {
-        ngx_http_finalize_request(r,
-            ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST, err.code,
-                                          "%s", err.detail));
-        return;
-    }
-
-    if (ngx_geostream_kafka_unavailable()) {
-        /*
-         * no broker for longer than the grace: a message taken now would
-         * only wait in librdkafka until it expires, answered 2xx and lost
-         */
-        ngx_geostream_records_free(records, n);
-
-        if (ngx_http_geostream_add_header(r, "Retry-After", "1") != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        ngx_http_finalize_request(r,
-            ngx_http_geostream_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                          "kafka_unavailable",
-                                          "no kafka broker is reachable"));
+    rc = ngx_http_geostream_producer_records(r, pr, &records, &n, &batch);
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, ngx_http_geostream_answer_error(r, rc));
         return;
     }
 
@@ -348,36 +232,15 @@ ngx_http_geostream_producer_body(ngx_http_request_t *r)
         keyp = &key;
     }
 
-    ptopic = ngx_http_geostream_ptopic(&ctx->topic, r->connection->log);
+    p = NULL;
 
-    p = ngx_calloc(sizeof(ngx_http_geostream_pending_t), r->connection->log);
-    if (p == NULL || ptopic == NULL) {
-        ngx_free(p);
-        ngx_geostream_records_free(records, n);
-        ngx_http_finalize_request(r,
-            ngx_http_geostream_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                          "kafka_unavailable",
-                                          "the kafka producer is not "
-                                          "running"));
+    rc = ngx_http_geostream_pending_new(r, pr, records, n, batch, &p);
+    if (rc != NGX_OK || p == NULL) {
+        ngx_http_finalize_request(r, ngx_http_geostream_answer_error(r, rc));
         return;
     }
 
-    p->request = r;
-    p->topic = ptopic;
-    p->records = records;
-    p->nrecords = n;
-    p->batch = batch;
-    p->report_offsets = glcf->wait;
-
-    p->deliveries = ngx_calloc(n * sizeof(ngx_http_geostream_delivery_t),
-                               r->connection->log);
-    if (p->deliveries == NULL) {
-        ngx_http_geostream_pending_free(p);
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ngx_http_geostream_produce(r, p, keyp);
+    ngx_http_geostream_produce(r, pr, p, keyp);
 
     if (p->outstanding == 0) {
         /* nothing to wait for: answered at once */
@@ -387,24 +250,54 @@ ngx_http_geostream_producer_body(ngx_http_request_t *r)
         return;
     }
 
-    if (ngx_http_geostream_waiting++ == 0) {
-        ngx_http_geostream_hold(&ngx_http_geostream_hold_ev);
+    ngx_http_geostream_pending_wait(r, p);
+}
+
+
+/* the body's records, unless it is refused, or Kafka is away */
+static ngx_int_t
+ngx_http_geostream_producer_records(ngx_http_request_t *r,
+    ngx_geostream_producers_t *pr, ngx_geostream_record_t **records,
+    size_t *n, int *batch)
+{
+    size_t                  len;
+    u_char                 *body;
+    ngx_geostream_error_t   err;
+
+    body = ngx_http_geostream_read_body(r, &len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        /* the reports will find no request, and free "p" */
-        p->request = NULL;
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+    if (ngx_geostream_records_parse(records, n, batch, body, len,
+                                    ngx_http_geostream_is_ndjson(r), &err)
+        != 0)
+    {
+        return ngx_http_geostream_error(r, NGX_HTTP_BAD_REQUEST, err.code,
+                                        "%s", err.detail);
     }
 
-    cln->handler = ngx_http_geostream_pending_cleanup;
-    cln->data = p;
-    p->cleanup = cln;
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "geostream produce: %uz record(s)%s", *n,
+                   *batch ? " in a batch" : "");
 
-    /* notice a client that hangs up while it waits */
-    r->read_event_handler = ngx_http_test_reading;
+    if (ngx_geostream_producer_unavailable(pr)) {
+        /*
+         * no broker for longer than the grace: a message taken now would
+         * only wait in librdkafka until it expires, answered 2xx and lost
+         */
+        ngx_geostream_records_free(*records, *n);
+
+        if (ngx_http_geostream_add_header(r, "Retry-After", "1") != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_geostream_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "kafka_unavailable",
+                                        "no kafka broker is reachable");
+    }
+
+    return NGX_OK;
 }
 
 
@@ -475,153 +368,87 @@ ngx_http_geostream_read_body(ngx_http_request_t *r, size_t *len)
 }
 
 
-/*
- * The cached topic, with a handle of each producer the worker has; NULL
- * on failure, or when the worker has no producer.
- */
-static ngx_http_geostream_ptopic_t *
-ngx_http_geostream_ptopic(ngx_str_t *name, ngx_log_t *log)
+/* takes "records" (freed on failure) */
+static ngx_int_t
+ngx_http_geostream_pending_new(ngx_http_request_t *r,
+    ngx_geostream_producers_t *pr, ngx_geostream_record_t *records, size_t n,
+    int batch, ngx_http_geostream_pending_t **pp)
 {
-    uint32_t                      hash;
-    rd_kafka_t                   *rk;
-    ngx_uint_t                    which;
-    ngx_str_node_t               *sn;
-    rd_kafka_topic_conf_t        *tconf;
-    ngx_http_geostream_ptopic_t  *t;
+    ngx_geostream_producer_topic_t  *topic;
+    ngx_http_geostream_ctx_t        *ctx;
+    ngx_http_geostream_pending_t    *p;
+    ngx_http_geostream_loc_conf_t   *glcf;
 
-    if (ngx_geostream_kafka_producer(NGX_GEOSTREAM_PRODUCER_BATCHING)
-        == NULL)
-    {
-        return NULL;
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_geostream_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_geostream_module);
+
+    topic = ngx_geostream_producer_topic(pr, &ctx->topic, r->connection->log);
+
+    p = ngx_calloc(sizeof(ngx_http_geostream_pending_t), r->connection->log);
+    if (p == NULL || topic == NULL) {
+        ngx_free(p);
+        ngx_geostream_records_free(records, n);
+        return ngx_http_geostream_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "kafka_unavailable",
+                                        "the kafka producer is not running");
     }
 
-    if (ngx_http_geostream_ptopics.root == NULL) {
-        ngx_rbtree_init(&ngx_http_geostream_ptopics,
-                        &ngx_http_geostream_ptopics_sentinel,
-                        ngx_str_rbtree_insert_value);
+    p->request = r;
+    p->topic = topic;
+    p->records = records;
+    p->nrecords = n;
+    p->batch = batch;
+    p->report_offsets = glcf->wait;
+
+    p->deliveries = ngx_calloc(n * sizeof(ngx_geostream_delivery_t),
+                               r->connection->log);
+    if (p->deliveries == NULL) {
+        ngx_http_geostream_pending_free(p);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    hash = ngx_crc32_long(name->data, name->len);
+    *pp = p;
 
-    sn = ngx_str_rbtree_lookup(&ngx_http_geostream_ptopics, name, hash);
-    if (sn != NULL) {
-        t = (ngx_http_geostream_ptopic_t *) sn;
-        goto found;
-    }
-
-    if (ngx_http_geostream_nptopics >= NGX_HTTP_GEOSTREAM_TOPICS_MAX) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "geostream: more than %d topics produced to by one "
-                      "worker; restrict them with geostream_topics",
-                      NGX_HTTP_GEOSTREAM_TOPICS_MAX);
-        return NULL;
-    }
-
-    t = ngx_calloc(sizeof(ngx_http_geostream_ptopic_t) + name->len + 1, log);
-    if (t == NULL) {
-        return NULL;
-    }
-
-    t->name.len = name->len;
-    t->name.data = (u_char *) (t + 1);
-    ngx_memcpy(t->name.data, name->data, name->len);
-    t->name.data[name->len] = '\0';
-
-    t->sn.node.key = hash;
-    t->sn.str = t->name;
-    ngx_rbtree_insert(&ngx_http_geostream_ptopics, &t->sn.node);
-    ngx_http_geostream_nptopics++;
-
-found:
-
-    for (which = 0; which < NGX_GEOSTREAM_PRODUCERS; which++) {
-        rk = ngx_geostream_kafka_producer(which);
-
-        if (rk == NULL || t->rkt[which]) {
-            continue;
-        }
-
-        /* delivery reports find the cached topic through the handle */
-        tconf = rd_kafka_default_topic_conf_dup(rk);
-        if (tconf == NULL) {
-            return NULL;
-        }
-
-        rd_kafka_topic_conf_set_opaque(tconf, t);
-
-        t->rkt[which] = rd_kafka_topic_new(rk, (char *) t->name.data, tconf);
-        if (t->rkt[which] == NULL) {
-            ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "geostream: topic \"%V\": %s", name,
-                          rd_kafka_err2str(rd_kafka_last_error()));
-            return NULL;
-        }
-    }
-
-    return t;
+    return NGX_OK;
 }
 
 
 /*
- * Hands every record to librdkafka.  Delivery reports are awaited (the
- * records get an opaque) when the location waits, and also while the
- * topic is not known to exist: librdkafka takes messages for a topic that
- * Kafka turns out not to have, and would only refuse them later.
+ * Hands every record to the producers.  Delivery reports are awaited when
+ * the location waits, and also while the topic is not known to exist:
+ * librdkafka takes messages for a topic that Kafka turns out not to have,
+ * and would only refuse them later.
  */
 static void
 ngx_http_geostream_produce(ngx_http_request_t *r,
-    ngx_http_geostream_pending_t *p, ngx_str_t *key)
+    ngx_geostream_producers_t *pr, ngx_http_geostream_pending_t *p,
+    ngx_str_t *key)
 {
-    void                            *key_data, *opaque;
-    size_t                           i, key_len;
-    ngx_uint_t                       wait, which;
-    rd_kafka_topic_t                *rkt;
-    ngx_geostream_record_t          *rec;
-    rd_kafka_resp_err_t              err;
-    ngx_http_geostream_delivery_t   *d;
+    int                           err;
+    size_t                        i;
+    ngx_geostream_record_t       *rec;
+    ngx_geostream_message_out_t   m;
 
-    wait = p->report_offsets || !p->topic->confirmed;
+    ngx_memzero(&m, sizeof(ngx_geostream_message_out_t));
+    m.waiting = p->report_offsets;
+    m.report = p->report_offsets || !p->topic->confirmed;
 
     for (i = 0; i < p->nrecords; i++) {
         rec = &p->records[i];
-        d = &p->deliveries[i];
 
-        key_data = key ? (void *) key->data : (void *) rec->pos.name;
-        key_len = key ? key->len : rec->pos.name_len;
+        m.key = key ? (void *) key->data : (void *) rec->pos.name;
+        m.key_len = key ? key->len : rec->pos.name_len;
+        m.value = rec->value;
+        m.value_len = rec->value_len;
+        m.timestamp = rec->pos.ts > 0 ? rec->pos.ts : 0;
 
-        d->pending = p;
-        d->partition = -1;
-        d->offset = -1;
-        d->bucket = ngx_geostream_route_bucket(key_data, key_len);
+        p->deliveries[i].data = p;
 
-        which = ngx_geostream_route_pick(&ngx_http_geostream_route,
-                                         d->bucket, p->report_offsets,
-                                         (uint64_t) ngx_current_msec);
-        rkt = p->topic->rkt[which];
-        opaque = wait ? d : ngx_http_geostream_bucket_opaque(d->bucket);
+        err = ngx_geostream_producer_produce(pr, p->topic, &m,
+                                             &p->deliveries[i],
+                                             r->connection->log);
 
-        if (rkt == NULL) {
-            /* the producer did not start (logged by then) */
-            err = RD_KAFKA_RESP_ERR__STATE;
-
-        } else {
-            err = rd_kafka_producev(ngx_geostream_kafka_producer(which),
-                    RD_KAFKA_V_RKT(rkt),
-                    RD_KAFKA_V_KEY(key_data, key_len),
-                    RD_KAFKA_V_VALUE((void *) rec->value, rec->value_len),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                    RD_KAFKA_V_TIMESTAMP(rec->pos.ts > 0 ? rec->pos.ts : 0),
-                    RD_KAFKA_V_OPAQUE(opaque),
-                    RD_KAFKA_V_END);
-        }
-
-        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            ngx_geostream_route_done(&ngx_http_geostream_route, d->bucket);
-
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "geostream: cannot produce to topic \"%V\": %s",
-                          &p->topic->name, rd_kafka_err2str(err));
-
+        if (err) {
             /* what was handed over stays; the rest is refused */
             for ( /* void */ ; i < p->nrecords; i++) {
                 p->deliveries[i].err = err;
@@ -630,13 +457,41 @@ ngx_http_geostream_produce(ngx_http_request_t *r,
             break;
         }
 
-        ngx_geostream_stats_add(produced[which], 1);
-        ngx_geostream_stats_add(in_flight, 1);
-
-        if (wait) {
+        if (m.report) {
             p->outstanding++;
         }
     }
+}
+
+
+/* the request waits for its reports, and notices a client that goes */
+static void
+ngx_http_geostream_pending_wait(ngx_http_request_t *r,
+    ngx_http_geostream_pending_t *p)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "geostream produce waits for %uz report(s)",
+                   p->outstanding);
+
+    if (ngx_http_geostream_producer.waiting++ == 0) {
+        ngx_http_geostream_hold(&ngx_http_geostream_producer.hold);
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        /* the reports will find no request, and free "p" */
+        p->request = NULL;
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    cln->handler = ngx_http_geostream_pending_cleanup;
+    cln->data = p;
+    p->cleanup = cln;
+
+    r->read_event_handler = ngx_http_test_reading;
 }
 
 
@@ -644,16 +499,15 @@ ngx_http_geostream_produce(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_geostream_producer_status(cJSON *producer)
 {
-    ngx_atomic_t           *produced;
-    ngx_geostream_route_t  *route;
+    ngx_atomic_t                     *produced;
+    ngx_geostream_producer_status_t   st;
 
-    route = &ngx_http_geostream_route;
+    ngx_geostream_producer_status(ngx_geostream_worker_producers(), &st);
     produced = ngx_geostream_stats->produced;
 
     if (cJSON_AddNumberToObject(producer, "batch_rate",
-                                (double) route->batch_rate) == NULL
-        || cJSON_AddBoolToObject(producer, "batching", route->batching)
-           == NULL
+                                (double) st.batch_rate) == NULL
+        || cJSON_AddBoolToObject(producer, "batching", st.batching) == NULL
         || cJSON_AddNumberToObject(producer, "produced_prompt",
                           (double) produced[NGX_GEOSTREAM_PRODUCER_PROMPT])
            == NULL
@@ -668,53 +522,33 @@ ngx_http_geostream_producer_status(cJSON *producer)
 }
 
 
-/* a delivery report, served on the event loop by rd_kafka_poll() */
+/* a delivery report that a request waits for, on the event loop */
 void
-ngx_http_geostream_producer_delivered(const rd_kafka_message_t *msg)
+ngx_http_geostream_producer_delivered(ngx_geostream_producers_t *pr,
+    ngx_geostream_delivery_t *d)
 {
-    ngx_int_t                        rc;
-    ngx_connection_t                *c;
-    ngx_http_request_t              *r;
-    ngx_http_geostream_ptopic_t     *t;
-    ngx_http_geostream_pending_t    *p;
-    ngx_http_geostream_delivery_t   *d;
+    ngx_int_t                      rc;
+    ngx_connection_t              *c;
+    ngx_http_request_t            *r;
+    ngx_http_geostream_pending_t  *p;
 
-    t = rd_kafka_topic_opaque(msg->rkt);
+    p = d->data;
+    r = p->request;
 
-    if (t != NULL && msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        t->confirmed = 1;
-    }
-
-    if (ngx_http_geostream_is_bucket(msg->_private)) {
-        /* a message that nobody waits for */
-        ngx_geostream_route_done(&ngx_http_geostream_route,
-                                 ngx_http_geostream_bucket(msg->_private));
-        return;
-    }
-
-    d = msg->_private;
-
-    if (d == NULL) {
-        return;
-    }
-
-    ngx_geostream_route_done(&ngx_http_geostream_route, d->bucket);
-
-    d->err = msg->err;
-    d->partition = msg->partition;
-    d->offset = msg->offset;
-
-    p = d->pending;
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r ? r->connection->log : pr->log, 0,
+                   "geostream delivery report: topic \"%V\", partition %D, "
+                   "offset %L, %s, %uz to come", &p->topic->name,
+                   d->partition, d->offset,
+                   d->err ? ngx_geostream_producer_strerror(d->err) : "ok",
+                   p->outstanding - 1);
 
     if (--p->outstanding) {
         return;
     }
 
-    ngx_http_geostream_waiting--;
+    ngx_http_geostream_producer.waiting--;
 
-    r = p->request;
-
-    if (r == NULL || ngx_geostream_kafka_exiting) {
+    if (r == NULL || pr->exiting) {
         /* the client is gone, or the worker: the message still counts */
         ngx_http_geostream_pending_free(p);
         return;
@@ -765,52 +599,16 @@ static ngx_int_t
 ngx_http_geostream_answer(ngx_http_request_t *r,
     ngx_http_geostream_pending_t *p)
 {
-    char                            *json, *last;
-    size_t                           i, size;
-    ngx_uint_t                       status, s;
-    const char                      *code, *first_code;
-    ngx_http_geostream_delivery_t   *d;
+    char                      *json, *last;
+    size_t                     i, size;
+    ngx_int_t                  rc;
+    ngx_uint_t                 status;
+    const char                *code;
+    ngx_geostream_delivery_t  *d;
 
-    status = p->report_offsets ? NGX_HTTP_OK : NGX_HTTP_ACCEPTED;
-    first_code = NULL;
-
-    for (i = 0; i < p->nrecords; i++) {
-        d = &p->deliveries[i];
-
-        if (d->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            continue;
-        }
-
-        s = ngx_http_geostream_kafka_status(d->err, &code);
-
-        if (first_code == NULL) {
-            first_code = code;
-            status = s;
-
-            if (!p->batch) {
-                if (s == NGX_HTTP_SERVICE_UNAVAILABLE
-                    && ngx_http_geostream_add_header(r, "Retry-After", "1")
-                       != NGX_OK)
-                {
-                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
-                }
-
-                return ngx_http_geostream_send_error(r, s, code,
-                                   "kafka did not take the message: %s",
-                                   rd_kafka_err2str(d->err));
-            }
-        }
-
-        /* a timeout says the least about what Kafka has: it wins */
-        if (s == NGX_HTTP_GATEWAY_TIME_OUT) {
-            status = s;
-        }
-    }
-
-    if (first_code && status == NGX_HTTP_SERVICE_UNAVAILABLE
-        && ngx_http_geostream_add_header(r, "Retry-After", "1") != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_geostream_answer_status(r, p, &status);
+    if (rc != NGX_OK) {
+        return ngx_http_geostream_answer_error(r, rc);
     }
 
     size = p->batch ? p->nrecords + 1 : 0;   /* brackets and commas */
@@ -818,7 +616,7 @@ ngx_http_geostream_answer(ngx_http_request_t *r,
     for (i = 0; i < p->nrecords; i++) {
         code = NULL;
 
-        if (p->deliveries[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (p->deliveries[i].err) {
             (void) ngx_http_geostream_kafka_status(p->deliveries[i].err,
                                                    &code);
         }
@@ -842,7 +640,7 @@ ngx_http_geostream_answer(ngx_http_request_t *r,
         d = &p->deliveries[i];
         code = NULL;
 
-        if (d->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (d->err) {
             (void) ngx_http_geostream_kafka_status(d->err, &code);
         }
 
@@ -861,39 +659,101 @@ ngx_http_geostream_answer(ngx_http_request_t *r,
         *last++ = ']';
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "geostream produce answers %ui for %uz record(s)",
+                   status, p->nrecords);
+
     return ngx_http_geostream_send_json(r, status, (u_char *) json,
                                         last - json);
 }
 
 
-/* what a librdkafka error means to the client */
-static ngx_uint_t
-ngx_http_geostream_kafka_status(rd_kafka_resp_err_t err, const char **code)
+/*
+ * The answer's status: 200 or 202 when Kafka took every record.  A single
+ * record that it did not take is refused (recorded: not NGX_OK); a batch
+ * answers the first failure's status, a timeout's if there is one.
+ */
+static ngx_int_t
+ngx_http_geostream_answer_status(ngx_http_request_t *r,
+    ngx_http_geostream_pending_t *p, ngx_uint_t *status)
 {
-    switch (err) {
+    size_t       i;
+    ngx_uint_t   s;
+    const char  *code, *first_code;
 
-    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+    *status = p->report_offsets ? NGX_HTTP_OK : NGX_HTTP_ACCEPTED;
+    first_code = NULL;
+
+    for (i = 0; i < p->nrecords; i++) {
+        if (p->deliveries[i].err == 0) {
+            continue;
+        }
+
+        s = ngx_http_geostream_kafka_status(p->deliveries[i].err, &code);
+
+        if (first_code == NULL) {
+            first_code = code;
+            *status = s;
+
+            if (!p->batch) {
+                if (s == NGX_HTTP_SERVICE_UNAVAILABLE
+                    && ngx_http_geostream_add_header(r, "Retry-After", "1")
+                       != NGX_OK)
+                {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                }
+
+                return ngx_http_geostream_error(r, s, code,
+                           "kafka did not take the message: %s",
+                           ngx_geostream_producer_strerror(
+                               p->deliveries[i].err));
+            }
+        }
+
+        /* a timeout says the least about what Kafka has: it wins */
+        if (s == NGX_HTTP_GATEWAY_TIME_OUT) {
+            *status = s;
+        }
+    }
+
+    if (first_code && *status == NGX_HTTP_SERVICE_UNAVAILABLE
+        && ngx_http_geostream_add_header(r, "Retry-After", "1") != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * What a Kafka error means to the client.  The producers say what kind
+ * of failure it is (they know librdkafka's errors); the status and the
+ * code are the location's, its answer to the client.
+ */
+static ngx_uint_t
+ngx_http_geostream_kafka_status(int err, const char **code)
+{
+    switch (ngx_geostream_producer_failure(err)) {
+
+    case NGX_GEOSTREAM_PRODUCE_QUEUE_FULL:
         *code = "queue_full";
         return NGX_HTTP_SERVICE_UNAVAILABLE;
 
     /* given up by a worker that stops with Kafka away */
-    case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
-    case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+    case NGX_GEOSTREAM_PRODUCE_PURGED:
         *code = "kafka_unavailable";
         return NGX_HTTP_SERVICE_UNAVAILABLE;
 
-    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
-    case RD_KAFKA_RESP_ERR__TIMED_OUT:
-    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+    case NGX_GEOSTREAM_PRODUCE_TIMED_OUT:
         *code = "delivery_timeout";
         return NGX_HTTP_GATEWAY_TIME_OUT;
 
-    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case NGX_GEOSTREAM_PRODUCE_UNKNOWN_TOPIC:
         *code = "unknown_topic";
         return NGX_HTTP_NOT_FOUND;
 
-    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case NGX_GEOSTREAM_PRODUCE_TOO_LARGE:
         *code = "message_too_large";
         return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
 
@@ -915,11 +775,12 @@ ngx_http_geostream_kafka_status(rd_kafka_resp_err_t err, const char **code)
 static void
 ngx_http_geostream_hold(ngx_event_t *ev)
 {
-    if (ngx_http_geostream_waiting && ngx_exiting) {
-        (void) ngx_geostream_kafka_stopping();
+    if (ngx_http_geostream_producer.waiting && ngx_exiting) {
+        (void) ngx_geostream_producer_stopping(
+                                          ngx_geostream_worker_producers());
     }
 
-    if (ngx_http_geostream_waiting == 0) {
+    if (ngx_http_geostream_producer.waiting == 0) {
         return;
     }
 
