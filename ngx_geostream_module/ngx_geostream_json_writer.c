@@ -10,9 +10,9 @@
 #include "ngx_geostream_json_writer.h"
 
 
-static void ngx_geostream_jw_put(ngx_geostream_json_writer_t *w,
+static inline void ngx_geostream_jw_put(ngx_geostream_json_writer_t *w,
     const void *data, size_t len);
-static void ngx_geostream_jw_value(ngx_geostream_json_writer_t *w);
+static inline void ngx_geostream_jw_value(ngx_geostream_json_writer_t *w);
 static void ngx_geostream_jw_open(ngx_geostream_json_writer_t *w,
     const char *bracket);
 static void ngx_geostream_jw_close(ngx_geostream_json_writer_t *w,
@@ -20,6 +20,8 @@ static void ngx_geostream_jw_close(ngx_geostream_json_writer_t *w,
 static size_t ngx_geostream_jw_string_size(const char *s, size_t len);
 static void ngx_geostream_jw_quoted(ngx_geostream_json_writer_t *w,
     const char *s, size_t len);
+static void ngx_geostream_jw_digits(ngx_geostream_json_writer_t *w,
+    uint64_t u, int neg);
 
 
 void
@@ -33,8 +35,18 @@ ngx_geostream_jw_init(ngx_geostream_json_writer_t *w, unsigned char *buf,
 }
 
 
+void
+ngx_geostream_jw_init_measured(ngx_geostream_json_writer_t *w,
+    unsigned char *buf)
+{
+    memset(w, 0, sizeof(ngx_geostream_json_writer_t));
+
+    w->pos = buf;
+}
+
+
 /* counts "len" bytes and, when writing and they fit, writes them */
-static void
+static inline void
 ngx_geostream_jw_put(ngx_geostream_json_writer_t *w, const void *data,
     size_t len)
 {
@@ -44,7 +56,7 @@ ngx_geostream_jw_put(ngx_geostream_json_writer_t *w, const void *data,
         return;
     }
 
-    if ((size_t) (w->end - w->pos) < len) {
+    if (w->end && (size_t) (w->end - w->pos) < len) {
         w->failed = 1;
         return;
     }
@@ -58,7 +70,7 @@ ngx_geostream_jw_put(ngx_geostream_json_writer_t *w, const void *data,
  * A value begins: after another at its depth, a comma first.  A key
  * clears its depth's bit, so that its value has no comma before it.
  */
-static void
+static inline void
 ngx_geostream_jw_value(ngx_geostream_json_writer_t *w)
 {
     uint32_t  bit;
@@ -141,52 +153,61 @@ ngx_geostream_jw_key(ngx_geostream_json_writer_t *w, const char *key)
 }
 
 
-/* bytes of "s" as a JSON string, quotes included; escapes as cJSON's */
+/*
+ * The bytes each byte takes in a JSON string beyond itself, as cJSON
+ * escapes: 1 for \" \\ \b \f \n \r \t, 5 for other control characters
+ * (\u00XX), 0 for the rest, which are written as they are.
+ */
+static const unsigned char  ngx_geostream_jw_escape[256] = {
+    5, 5, 5, 5, 5, 5, 5, 5, 1, 1, 1, 5, 1, 1, 5, 5,
+    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+};
+
+
+/* bytes of "s" as a JSON string, quotes included */
 static size_t
 ngx_geostream_jw_string_size(const char *s, size_t len)
 {
-    size_t          size;
-    unsigned char   c;
+    size_t                size;
+    const unsigned char  *p, *last;
 
-    size = 2;
+    size = len + 2;
+    last = (const unsigned char *) s + len;
 
-    while (len--) {
-        c = (unsigned char) *s++;
-
-        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n'
-            || c == '\r' || c == '\t')
-        {
-            size += 2;
-
-        } else if (c < 0x20) {
-            size += 6;                      /* \u00XX */
-
-        } else {
-            size++;
-        }
+    for (p = (const unsigned char *) s; p < last; p++) {
+        size += ngx_geostream_jw_escape[*p];
     }
 
     return size;
 }
 
 
-/* "s" quoted and escaped: measured first, then written in place */
+/*
+ * "s" quoted and escaped.  With room for the worst (every byte \u00XX)
+ * it is written in one pass; else it is measured first, to fail rather
+ * than overrun.
+ */
 static void
 ngx_geostream_jw_quoted(ngx_geostream_json_writer_t *w, const char *s,
     size_t len)
 {
-    size_t              size;
-    unsigned char       c, *dst;
-    static const char   hex[] = "0123456789abcdef";
-
-    size = ngx_geostream_jw_string_size(s, len);
-    w->size += size;
+    unsigned char         c, *dst;
+    const unsigned char  *p, *last;
+    static const char     hex[] = "0123456789abcdef";
 
     if (w->pos == NULL || w->failed) {
+        w->size += ngx_geostream_jw_string_size(s, len);
         return;
     }
 
-    if ((size_t) (w->end - w->pos) < size) {
+    if (w->end && (size_t) (w->end - w->pos) / 6 < len + 1
+        && (size_t) (w->end - w->pos) < ngx_geostream_jw_string_size(s, len))
+    {
+        w->size += ngx_geostream_jw_string_size(s, len);
         w->failed = 1;
         return;
     }
@@ -194,32 +215,38 @@ ngx_geostream_jw_quoted(ngx_geostream_json_writer_t *w, const char *s,
     dst = w->pos;
     *dst++ = '"';
 
-    while (len--) {
-        c = (unsigned char) *s++;
+    last = (const unsigned char *) s + len;
+
+    for (p = (const unsigned char *) s; p < last; p++) {
+        c = *p;
+
+        if (ngx_geostream_jw_escape[c] == 0) {
+            *dst++ = c;
+            continue;
+        }
+
+        *dst++ = '\\';
 
         switch (c) {
-        case '"':  *dst++ = '\\'; *dst++ = '"'; break;
-        case '\\': *dst++ = '\\'; *dst++ = '\\'; break;
-        case '\b': *dst++ = '\\'; *dst++ = 'b'; break;
-        case '\f': *dst++ = '\\'; *dst++ = 'f'; break;
-        case '\n': *dst++ = '\\'; *dst++ = 'n'; break;
-        case '\r': *dst++ = '\\'; *dst++ = 'r'; break;
-        case '\t': *dst++ = '\\'; *dst++ = 't'; break;
+        case '"':  *dst++ = '"'; break;
+        case '\\': *dst++ = '\\'; break;
+        case '\b': *dst++ = 'b'; break;
+        case '\f': *dst++ = 'f'; break;
+        case '\n': *dst++ = 'n'; break;
+        case '\r': *dst++ = 'r'; break;
+        case '\t': *dst++ = 't'; break;
 
         default:
-            if (c < 0x20) {
-                memcpy(dst, "\\u00", 4);
-                dst[4] = hex[c >> 4];
-                dst[5] = hex[c & 0xf];
-                dst += 6;
-
-            } else {
-                *dst++ = c;
-            }
+            memcpy(dst, "u00", 3);
+            dst[3] = hex[c >> 4];
+            dst[4] = hex[c & 0xf];
+            dst += 5;
         }
     }
 
     *dst++ = '"';
+
+    w->size += dst - w->pos;
     w->pos = dst;
 }
 
@@ -233,29 +260,53 @@ ngx_geostream_jw_string(ngx_geostream_json_writer_t *w, const char *s,
 }
 
 
+/* the digits of "u", "neg" with a minus: snprintf() is slow for this */
+static void
+ngx_geostream_jw_digits(ngx_geostream_json_writer_t *w, uint64_t u, int neg)
+{
+    size_t          n;
+    uint64_t        t;
+    unsigned char   buf[sizeof("-18446744073709551615")], *p;
+
+    ngx_geostream_jw_value(w);
+
+    if (w->pos == NULL) {
+        /* only measuring: the count of digits is enough */
+        for (n = 1, t = 10; n < 20 && u >= t; t *= 10) {
+            n++;
+        }
+
+        w->size += n + (neg ? 1 : 0);
+        return;
+    }
+
+    p = buf + sizeof(buf);
+
+    do {
+        *--p = (unsigned char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    if (neg) {
+        *--p = '-';
+    }
+
+    ngx_geostream_jw_put(w, p, buf + sizeof(buf) - p);
+}
+
+
 void
 ngx_geostream_jw_int(ngx_geostream_json_writer_t *w, int64_t v)
 {
-    int   n;
-    char  buf[sizeof("-9223372036854775808")];
-
-    n = snprintf(buf, sizeof(buf), "%lld", (long long) v);
-
-    ngx_geostream_jw_value(w);
-    ngx_geostream_jw_put(w, buf, n);
+    ngx_geostream_jw_digits(w, (v < 0) ? 0 - (uint64_t) v : (uint64_t) v,
+                            v < 0);
 }
 
 
 void
 ngx_geostream_jw_uint(ngx_geostream_json_writer_t *w, uint64_t v)
 {
-    int   n;
-    char  buf[sizeof("18446744073709551615")];
-
-    n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long) v);
-
-    ngx_geostream_jw_value(w);
-    ngx_geostream_jw_put(w, buf, n);
+    ngx_geostream_jw_digits(w, v, 0);
 }
 
 

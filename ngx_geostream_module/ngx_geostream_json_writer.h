@@ -35,7 +35,7 @@
 
 typedef struct {
     unsigned char  *pos;               /* NULL: only measure */
-    unsigned char  *end;
+    unsigned char  *end;               /* NULL: measured, no bound */
     size_t          size;              /* bytes the JSON takes so far */
     unsigned        depth;
     uint32_t        nonempty;          /* bit per depth: a comma is due */
@@ -46,6 +46,13 @@ typedef struct {
 /* writes into "buf" of "size" bytes; "buf" NULL: only measures */
 void ngx_geostream_jw_init(ngx_geostream_json_writer_t *w,
     unsigned char *buf, size_t size);
+
+/*
+ * Writes into "buf" with no bound checked: for a caller that knows the
+ * JSON fits, having measured it (or a larger one) before.
+ */
+void ngx_geostream_jw_init_measured(ngx_geostream_json_writer_t *w,
+    unsigned char *buf);
 
 void ngx_geostream_jw_object(ngx_geostream_json_writer_t *w);
 void ngx_geostream_jw_object_end(ngx_geostream_json_writer_t *w);

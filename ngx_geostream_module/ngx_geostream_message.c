@@ -11,9 +11,6 @@
 #include "ngx_geostream_message.h"
 
 
-#define NGX_GEOSTREAM_TS_MAX  9007199254740992.0   /* 2^53: exact in JSON */
-
-
 static const char *ngx_geostream_json_end(const char *p, const char *last);
 static int ngx_geostream_position_check(ngx_geostream_position_t *pos,
     ngx_geostream_error_t *err);
@@ -21,8 +18,9 @@ static int ngx_geostream_feature_check(ngx_geostream_position_t *pos,
     const cJSON *feature, ngx_geostream_error_t *err);
 static int ngx_geostream_entity_check(ngx_geostream_position_t *pos,
     const cJSON *obj, ngx_geostream_error_t *err);
-static int ngx_geostream_coordinate(const cJSON *item, const char *what,
-    double min, double max, double *value, ngx_geostream_error_t *err);
+static double ngx_geostream_number(const cJSON *item);
+static int ngx_geostream_range(double v, const char *what, double min,
+    double max, ngx_geostream_error_t *err);
 static int ngx_geostream_record_fail(ngx_geostream_error_t *err, size_t i);
 static int ngx_geostream_ndjson_line(const unsigned char **p,
     const unsigned char *last, const unsigned char **line, size_t *len);
@@ -123,14 +121,13 @@ ngx_geostream_position_check(ngx_geostream_position_t *pos,
 
     pos->members = root;
 
-    if (ngx_geostream_coordinate(cJSON_GetObjectItemCaseSensitive(root,
-                                                                  "lat"),
-                                 "\"lat\"", -90, 90, &pos->lat, err)
-        != 0
-        || ngx_geostream_coordinate(cJSON_GetObjectItemCaseSensitive(root,
-                                                                     "lon"),
-                                    "\"lon\"", -180, 180, &pos->lon, err)
-           != 0)
+    pos->lat = ngx_geostream_number(cJSON_GetObjectItemCaseSensitive(root,
+                                                                     "lat"));
+    pos->lon = ngx_geostream_number(cJSON_GetObjectItemCaseSensitive(root,
+                                                                     "lon"));
+
+    if (ngx_geostream_lat_check(pos->lat, "\"lat\"", err) != 0
+        || ngx_geostream_lon_check(pos->lon, "\"lon\"", err) != 0)
     {
         return -1;
     }
@@ -155,27 +152,12 @@ ngx_geostream_entity_check(ngx_geostream_position_t *pos, const cJSON *obj,
     id = cJSON_GetObjectItemCaseSensitive(obj, "message_id");
     item = cJSON_GetObjectItemCaseSensitive(obj, "ts");
 
-    if (!cJSON_IsString(name) || name->valuestring[0] == '\0') {
-        return ngx_geostream_fail(err, "invalid_message",
-                                  "\"name\" must be a non-empty string");
-    }
+    /* not a string breaks the rules as an empty one does */
+    pos->name = cJSON_IsString(name) ? name->valuestring : "";
+    pos->name_len = strlen(pos->name);
 
-    pos->name = name->valuestring;
-    pos->name_len = strlen(name->valuestring);
-
-    if (pos->name_len > NGX_GEOSTREAM_NAME_MAX) {
-        return ngx_geostream_fail(err, "invalid_message",
-                                  "\"name\" must be at most %d bytes",
-                                  NGX_GEOSTREAM_NAME_MAX);
-    }
-
-    /* a Kafka key, a log line, a filter: no control character in it */
-    if (ngx_geostream_utf8_has_control((const unsigned char *) pos->name,
-                                       pos->name_len))
-    {
-        return ngx_geostream_fail(err, "invalid_message",
-                                  "\"name\" must not hold control "
-                                  "characters");
+    if (ngx_geostream_name_check(pos->name, pos->name_len, err) != 0) {
+        return -1;
     }
 
     if (id != NULL) {
@@ -188,16 +170,10 @@ ngx_geostream_entity_check(ngx_geostream_position_t *pos, const cJSON *obj,
     }
 
     if (item != NULL) {
-        if (ngx_geostream_coordinate(item, "\"ts\"", 0, NGX_GEOSTREAM_TS_MAX,
-                                     &ts, err)
-            != 0)
-        {
-            return -1;
-        }
+        ts = ngx_geostream_number(item);
 
-        if (ts != floor(ts)) {
-            return ngx_geostream_fail(err, "invalid_message",
-                                      "\"ts\" must be whole milliseconds");
+        if (ngx_geostream_ts_check(ts, err) != 0) {
+            return -1;
         }
 
         pos->ts = (int64_t) ts;
@@ -231,13 +207,14 @@ ngx_geostream_feature_check(ngx_geostream_position_t *pos,
                                   "[lon, lat] coordinates");
     }
 
-    if (ngx_geostream_coordinate(cJSON_GetArrayItem(coordinates, 1),
-                                 "the latitude (coordinates[1])", -90, 90,
-                                 &pos->lat, err)
+    pos->lat = ngx_geostream_number(cJSON_GetArrayItem(coordinates, 1));
+    pos->lon = ngx_geostream_number(cJSON_GetArrayItem(coordinates, 0));
+
+    if (ngx_geostream_lat_check(pos->lat, "the latitude (coordinates[1])",
+                                err)
         != 0
-        || ngx_geostream_coordinate(cJSON_GetArrayItem(coordinates, 0),
-                                    "the longitude (coordinates[0])",
-                                    -180, 180, &pos->lon, err)
+        || ngx_geostream_lon_check(pos->lon,
+                                   "the longitude (coordinates[0])", err)
            != 0)
     {
         return -1;
@@ -257,21 +234,87 @@ ngx_geostream_feature_check(ngx_geostream_position_t *pos,
 }
 
 
-static int
-ngx_geostream_coordinate(const cJSON *item, const char *what, double min,
-    double max, double *value, ngx_geostream_error_t *err)
+/* a member's number; anything else is NaN, which breaks every rule */
+static double
+ngx_geostream_number(const cJSON *item)
 {
-    if (!cJSON_IsNumber(item)
-        || !isfinite(item->valuedouble)
-        || item->valuedouble < min
-        || item->valuedouble > max)
-    {
+    return cJSON_IsNumber(item) ? item->valuedouble : NAN;
+}
+
+
+/*
+ * The rules of a position's values, for both readers (the fast one in
+ * ngx_geostream_scan.c too).
+ */
+static int
+ngx_geostream_range(double v, const char *what, double min, double max,
+    ngx_geostream_error_t *err)
+{
+    /* NaN and the infinities are out of every range */
+    if (!(v >= min && v <= max)) {
         return ngx_geostream_fail(err, "invalid_message",
                                   "%s must be a number from %g to %g",
                                   what, min, max);
     }
 
-    *value = item->valuedouble;
+    return 0;
+}
+
+
+int
+ngx_geostream_lat_check(double lat, const char *what,
+    ngx_geostream_error_t *err)
+{
+    return ngx_geostream_range(lat, what, -90, 90, err);
+}
+
+
+int
+ngx_geostream_lon_check(double lon, const char *what,
+    ngx_geostream_error_t *err)
+{
+    return ngx_geostream_range(lon, what, -180, 180, err);
+}
+
+
+int
+ngx_geostream_ts_check(double ts, ngx_geostream_error_t *err)
+{
+    if (ngx_geostream_range(ts, "\"ts\"", 0, NGX_GEOSTREAM_TS_MAX, err) != 0)
+    {
+        return -1;
+    }
+
+    if (ts != floor(ts)) {
+        return ngx_geostream_fail(err, "invalid_message",
+                                  "\"ts\" must be whole milliseconds");
+    }
+
+    return 0;
+}
+
+
+int
+ngx_geostream_name_check(const char *name, size_t len,
+    ngx_geostream_error_t *err)
+{
+    if (len == 0) {
+        return ngx_geostream_fail(err, "invalid_message",
+                                  "\"name\" must be a non-empty string");
+    }
+
+    if (len > NGX_GEOSTREAM_NAME_MAX) {
+        return ngx_geostream_fail(err, "invalid_message",
+                                  "\"name\" must be at most %d bytes",
+                                  NGX_GEOSTREAM_NAME_MAX);
+    }
+
+    /* a Kafka key, a log line, a filter: no control character in it */
+    if (ngx_geostream_utf8_has_control((const unsigned char *) name, len)) {
+        return ngx_geostream_fail(err, "invalid_message",
+                                  "\"name\" must not hold control "
+                                  "characters");
+    }
 
     return 0;
 }
@@ -585,8 +628,8 @@ ngx_geostream_reply_write(char *dst, const ngx_geostream_position_t *pos,
 {
     ngx_geostream_json_writer_t  w;
 
-    ngx_geostream_jw_init(&w, (unsigned char *) dst,
-                          ngx_geostream_reply_size(pos, topic, error));
+    /* the caller has room for ngx_geostream_reply_size() bytes */
+    ngx_geostream_jw_init_measured(&w, (unsigned char *) dst);
     ngx_geostream_reply_json(&w, pos, topic, partition, offset, error);
 
     return (char *) w.pos;

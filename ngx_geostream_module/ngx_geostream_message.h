@@ -23,6 +23,8 @@
 #define NGX_GEOSTREAM_NAME_MAX         256
 #define NGX_GEOSTREAM_TOPIC_MAX        249
 #define NGX_GEOSTREAM_DETAIL_MAX       192
+/* the latest ts: 2^53 ms, an integer exact in JSON */
+#define NGX_GEOSTREAM_TS_MAX           9007199254740992.0
 
 
 /* why a message was refused: a stable code and a human-readable detail */
@@ -80,6 +82,23 @@ void ngx_geostream_position_free(ngx_geostream_position_t *pos);
 /* sets "err" to "code" and a printf-style detail; returns -1 */
 int ngx_geostream_fail(ngx_geostream_error_t *err, const char *code,
     const char *fmt, ...);
+
+/*
+ * The rules of a position's values, one copy for both readers (the cJSON
+ * path and the fast one): 0 when the value keeps the rule, else -1 and
+ * "err" says which, naming the value "what".  A value that is not a
+ * number is passed as NaN, a name that is not a string as "": they break
+ * the rules in the same words.  lat is from -90 to 90, lon from -180 to
+ * 180, ts whole milliseconds from 0 to 2^53 (exact in JSON), a name 1 to
+ * NGX_GEOSTREAM_NAME_MAX bytes without control characters.
+ */
+int ngx_geostream_lat_check(double lat, const char *what,
+    ngx_geostream_error_t *err);
+int ngx_geostream_lon_check(double lon, const char *what,
+    ngx_geostream_error_t *err);
+int ngx_geostream_ts_check(double ts, ngx_geostream_error_t *err);
+int ngx_geostream_name_check(const char *name, size_t len,
+    ngx_geostream_error_t *err);
 
 /*
  * The strict JSON check (ngx_geostream_json.c): 0 when "data" is one JSON

@@ -81,6 +81,7 @@ ngx_geostream_position_scan(ngx_geostream_position_t *pos,
     double                      d;
     const unsigned char        *key, *value, *text;
     ngx_geostream_scan_t        s;
+    ngx_geostream_error_t       err;
     ngx_geostream_number_t      num;
     ngx_geostream_name_span_t   others[NGX_GEOSTREAM_SCAN_MEMBERS];
 
@@ -123,9 +124,9 @@ ngx_geostream_position_scan(ngx_geostream_position_t *pos,
             if (seen_name++
                 || ngx_geostream_scan_string(&s, &value, &value_len,
                                              &escaped) != 0
-                || escaped || value_len == 0
-                || value_len > NGX_GEOSTREAM_NAME_MAX
-                || ngx_geostream_utf8_has_control(value, value_len))
+                || escaped
+                || ngx_geostream_name_check((const char *) value, value_len,
+                                            &err) != 0)
             {
                 return -1;
             }
@@ -136,7 +137,7 @@ ngx_geostream_position_scan(ngx_geostream_position_t *pos,
         } else if (ngx_geostream_key_is("lat")) {
             if (seen_lat++
                 || ngx_geostream_scan_number(&s, &num, &pos->lat) != 0
-                || !(pos->lat >= -90 && pos->lat <= 90))
+                || ngx_geostream_lat_check(pos->lat, "\"lat\"", &err) != 0)
             {
                 return -1;
             }
@@ -144,7 +145,7 @@ ngx_geostream_position_scan(ngx_geostream_position_t *pos,
         } else if (ngx_geostream_key_is("lon")) {
             if (seen_lon++
                 || ngx_geostream_scan_number(&s, &num, &pos->lon) != 0
-                || !(pos->lon >= -180 && pos->lon <= 180))
+                || ngx_geostream_lon_check(pos->lon, "\"lon\"", &err) != 0)
             {
                 return -1;
             }
@@ -185,7 +186,7 @@ ngx_geostream_position_scan(ngx_geostream_position_t *pos,
         } else if (ngx_geostream_key_is("ts")) {
             if (seen_ts++
                 || ngx_geostream_scan_number(&s, &num, &d) != 0
-                || !num.integer || d < 0 || d > 9007199254740992.0)
+                || !num.integer || ngx_geostream_ts_check(d, &err) != 0)
             {
                 return -1;
             }

@@ -178,6 +178,56 @@ as_cjson(write_pt fn, const void *arg, cJSON *item)
 }
 
 
+/*
+ * Every byte in one string: written in one pass with room to spare, in
+ * two into the exact room, and unbounded (init_measured), the same.
+ */
+static void
+test_string_room(void)
+{
+    int                           i;
+    char                          all[256], *want;
+    cJSON                        *item;
+    unsigned char                 big[2048], exact[2048], unbound[2048];
+    ngx_geostream_json_writer_t   w;
+
+    for (i = 1; i < 256; i++) {
+        all[i - 1] = (char) i;
+    }
+
+    all[255] = '\0';
+
+    item = cJSON_CreateString(all);
+    want = cJSON_PrintUnformatted(item);
+
+    ngx_geostream_jw_init(&w, big, sizeof(big));
+    ngx_geostream_jw_string(&w, all, 255);
+    ok(ngx_geostream_jw_done(&w) == 0 && w.size == strlen(want)
+       && (size_t) (w.pos - big) == w.size
+       && memcmp(big, want, w.size) == 0,
+       "with room to spare, a string is written in one pass, the same");
+
+    ngx_geostream_jw_init(&w, exact, strlen(want));
+    ngx_geostream_jw_string(&w, all, 255);
+    ok(ngx_geostream_jw_done(&w) == 0 && memcmp(exact, want, w.size) == 0,
+       "into the exact room, the same");
+
+    ngx_geostream_jw_init(&w, exact, strlen(want) - 1);
+    ngx_geostream_jw_string(&w, all, 255);
+    ok(ngx_geostream_jw_done(&w) != 0 && w.size == strlen(want),
+       "a byte short, it fails and still says the size");
+
+    ngx_geostream_jw_init_measured(&w, unbound);
+    ngx_geostream_jw_string(&w, all, 255);
+    ok(ngx_geostream_jw_done(&w) == 0 && w.size == strlen(want)
+       && memcmp(unbound, want, w.size) == 0,
+       "unbounded, when measured before, the same");
+
+    free(want);
+    cJSON_Delete(item);
+}
+
+
 static void
 test_strings(void)
 {
@@ -211,6 +261,8 @@ test_strings(void)
 
     ok(written_is(write_string, "\x1f", "\"\\u001f\""),
        "control characters as \\u00XX, lower case hex");
+
+    test_string_room();
 }
 
 

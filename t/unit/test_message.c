@@ -175,8 +175,8 @@ test_validation(void)
 
 
 /*
- * A reply, NUL-terminated; the size announced must hold it, sprintf()'s
- * NUL included, which the guard bytes after it would show.
+ * A reply, NUL-terminated; the size announced must hold it, which the
+ * guard bytes after it would show.
  */
 static char *
 reply(const ngx_geostream_position_t *pos, const char *topic,
