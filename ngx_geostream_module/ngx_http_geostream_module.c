@@ -6,6 +6,8 @@
  */
 
 #include "ngx_http_geostream_module.h"
+#include "ngx_http_geostream_consumer.h"
+#include "ngx_http_geostream_topics.h"
 
 
 #define NGX_HTTP_GEOSTREAM_HEARTBEAT     15000   /* ms */

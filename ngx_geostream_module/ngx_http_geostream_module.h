@@ -64,7 +64,6 @@ void ngx_http_geostream_producer_stop(void);
 void ngx_http_geostream_producer_exit(void);
 ngx_int_t ngx_http_geostream_producer_status(cJSON *producer);
 void ngx_http_geostream_producer_delivered(const rd_kafka_message_t *msg);
-ngx_int_t ngx_http_geostream_consumer_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_geostream_status_handler(ngx_http_request_t *r);
 
 /* the instance's counters (ngx_http_geostream_stats.c) */
@@ -73,17 +72,6 @@ void ngx_http_geostream_stats_attach(ngx_shm_zone_t *zone, ngx_log_t *log);
 void ngx_http_geostream_stats_total(ngx_shm_zone_t *zone,
     ngx_geostream_stats_t *total);
 ngx_int_t ngx_http_geostream_error_filter_init(ngx_conf_t *cf);
-
-/* called on the event loop with each batch the consumer thread hands over */
-void ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch);
-
-/* the worker's topics and subscribers, for the status location */
-cJSON *ngx_http_geostream_consumer_status(void);
-
-/* as the worker exits: streams whose client has not read all are reset */
-void ngx_http_geostream_consumer_exit(void);
-/* ...and once its consumer thread has stopped, its topics are freed */
-void ngx_http_geostream_consumer_free(void);
 
 ngx_int_t ngx_http_geostream_send_json(ngx_http_request_t *r,
     ngx_uint_t status, u_char *json, size_t len);

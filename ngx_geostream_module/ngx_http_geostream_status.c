@@ -7,6 +7,7 @@
  */
 
 #include "ngx_http_geostream_module.h"
+#include "ngx_http_geostream_topics.h"
 
 
 static ngx_int_t ngx_http_geostream_status_json(ngx_http_request_t *r,
