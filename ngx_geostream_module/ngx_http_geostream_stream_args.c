@@ -5,6 +5,7 @@
  * before the stream starts or any topic is followed.
  */
 
+#include "ngx_geostream_cursor.h"
 #include "ngx_http_geostream_module.h"
 #include "ngx_http_geostream_stream_args.h"
 
@@ -276,14 +277,13 @@ static ngx_int_t
 ngx_http_geostream_resume(ngx_http_request_t *r, ngx_pool_t *pool,
     ngx_http_geostream_stream_args_t *args, ngx_str_t *id)
 {
-    u_char      *p, *last, *end, *eq;
-    ngx_int_t    rc;
-    ngx_uint_t   i;
+    int                           pair;
+    ngx_int_t                     rc;
+    ngx_uint_t                    i;
+    const u_char                 *p;
+    ngx_geostream_stream_part_t   part;
 
-    p = id->data;
-    last = p + id->len;
-
-    if (ngx_strlchr(p, last, '=') == NULL) {
+    if (ngx_geostream_stream_id_single(id->data, id->len)) {
         if (args->ntopics > 1) {
             return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
                                    "invalid_cursor",
@@ -293,34 +293,34 @@ ngx_http_geostream_resume(ngx_http_request_t *r, ngx_pool_t *pool,
         }
 
         return ngx_http_geostream_start_cursor(r, pool, &args->starts[0],
-                                               p, id->len);
+                                               id->data, id->len);
     }
 
-    while (p < last) {
-        end = ngx_strlchr(p, last, ';');
-        if (end == NULL) {
-            end = last;
-        }
+    p = id->data;
 
-        eq = ngx_strlchr(p, end, '=');
-        if (eq == NULL) {
+    /* pairs in order, as the client gave them: a later one wins */
+    while ((pair = ngx_geostream_stream_id_next(&p, id->data + id->len,
+                                                &part))
+           != 0)
+    {
+        if (pair < 0) {
             return ngx_http_geostream_cursor_error(r);
         }
 
         for (i = 0; i < args->ntopics; i++) {
-            if (args->names[i].len == (size_t) (eq - p)
-                && ngx_strncmp(args->names[i].data, p, eq - p) == 0)
+            if (args->names[i].len == part.topic_len
+                && ngx_strncmp(args->names[i].data, part.topic,
+                               part.topic_len) == 0)
             {
                 rc = ngx_http_geostream_start_cursor(r, pool,
                                                      &args->starts[i],
-                                                     eq + 1, end - eq - 1);
+                                                     (u_char *) part.text,
+                                                     part.text_len);
                 if (rc != NGX_DECLINED) {
                     return rc;
                 }
             }
         }
-
-        p = (end < last) ? end + 1 : last;
     }
 
     return NGX_DECLINED;

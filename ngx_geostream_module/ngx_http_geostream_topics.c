@@ -13,6 +13,7 @@
  * written for the subscriber in front of the event's shared bytes.
  */
 
+#include "ngx_geostream_cursor.h"
 #include "ngx_http_geostream_module.h"
 #include "ngx_http_geostream_topics.h"
 
@@ -823,26 +824,11 @@ ngx_http_geostream_stream_id(ngx_http_geostream_sub_t *sub, size_t *len)
     u_char                       *line, *p;
     size_t                        n;
     ngx_str_t                     cursor;
-    ngx_uint_t                    i;
+    ngx_uint_t                    i, nparts;
     ngx_http_geostream_member_t  *mi;
+    ngx_geostream_stream_part_t   parts[NGX_HTTP_GEOSTREAM_STREAM_TOPICS];
 
-    n = sizeof("id: ") - 1 + 1;
-
-    for (i = 0; i < sub->nmembers; i++) {
-        mi = &sub->members[i];
-
-        if (mi->placed) {
-            ngx_http_geostream_member_where(mi, &cursor);
-            n += mi->topic->name.len + 1 + cursor.len + 1;
-        }
-    }
-
-    line = ngx_alloc(n, ngx_cycle->log);
-    if (line == NULL) {
-        return NULL;
-    }
-
-    p = ngx_cpymem(line, "id: ", sizeof("id: ") - 1);
+    nparts = 0;
 
     for (i = 0; i < sub->nmembers; i++) {
         mi = &sub->members[i];
@@ -851,18 +837,27 @@ ngx_http_geostream_stream_id(ngx_http_geostream_sub_t *sub, size_t *len)
             continue;
         }
 
-        if (p != line + sizeof("id: ") - 1) {
-            *p++ = ';';
-        }
-
         ngx_http_geostream_member_where(mi, &cursor);
 
-        p = ngx_cpymem(p, mi->topic->name.data, mi->topic->name.len);
-        *p++ = '=';
-        p = ngx_cpymem(p, cursor.data, cursor.len);
+        parts[nparts].topic = mi->topic->name.data;
+        parts[nparts].topic_len = mi->topic->name.len;
+        parts[nparts].cursor = NULL;
+        parts[nparts].text = cursor.data;
+        parts[nparts].text_len = cursor.len;
+        nparts++;
     }
 
+    n = sizeof("id: ") - 1 + ngx_geostream_stream_id_len(parts, nparts) + 1;
+
+    line = ngx_alloc(n, ngx_cycle->log);
+    if (line == NULL) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(line, "id: ", sizeof("id: ") - 1);
+    p = ngx_geostream_stream_id_write(p, parts, nparts);
     *p++ = '\n';
+
     *len = p - line;
 
     return line;
