@@ -9,6 +9,9 @@
  */
 
 #include "ngx_http_geostream_module.h"
+#include "ngx_http_geostream_answer.h"
+#include "ngx_http_geostream_error_filter.h"
+#include "ngx_http_geostream_request.h"
 
 
 typedef struct {
@@ -20,6 +23,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_geostream_error_header_filter(
     ngx_http_request_t *r);
+static ngx_int_t ngx_http_geostream_error_page(ngx_http_request_t *r,
+    ngx_str_t *page);
 static ngx_int_t ngx_http_geostream_error_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 
@@ -69,11 +74,8 @@ ngx_http_geostream_error_filter_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_geostream_error_header_filter(ngx_http_request_t *r)
 {
-    u_char                             *p;
-    ngx_http_geostream_ctx_t           *ctx;
-    ngx_http_core_loc_conf_t           *clcf;
-    ngx_http_geostream_loc_conf_t      *glcf;
-    ngx_http_geostream_status_error_t  *e;
+    ngx_http_geostream_ctx_t       *ctx;
+    ngx_http_geostream_loc_conf_t  *glcf;
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_geostream_module);
 
@@ -88,50 +90,21 @@ ngx_http_geostream_error_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    for (e = ngx_http_geostream_errors; e->status; e++) {
-        if (e->status == r->headers_out.status) {
-            break;
-        }
-    }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_geostream_module);
-
+    ctx = ngx_http_geostream_get_ctx(r);
     if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_geostream_ctx_t));
-        if (ctx == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_http_set_ctx(r, ctx, ngx_http_geostream_module);
-    }
-
-    /* codes and details are plain ASCII without quotes: no escaping */
-    p = ngx_pnalloc(r->pool, 256);
-    if (p == NULL) {
         return NGX_ERROR;
     }
 
-    ctx->error_json.data = p;
-
-    if (e->detail == NULL) {
-        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-        p = ngx_snprintf(p, 256, "{\"error\":\"%s\",\"detail\":\"the body "
-                         "is larger than %O bytes (client_max_body_size)\"}\n",
-                         e->code, clcf->client_max_body_size);
-
-    } else {
-        p = ngx_snprintf(p, 256, "{\"error\":\"%s\",\"detail\":\"%s\"}\n",
-                         e->code, e->detail);
+    if (ngx_http_geostream_error_page(r, &ctx->error_page) != NGX_OK) {
+        return NGX_ERROR;
     }
-
-    ctx->error_json.len = p - ctx->error_json.data;
 
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
     r->headers_out.charset.len = 0;
 
-    r->headers_out.content_length_n = ctx->error_json.len;
+    r->headers_out.content_length_n = ctx->error_page.len;
 
     if (r->headers_out.content_length) {
         r->headers_out.content_length->hash = 0;
@@ -139,6 +112,45 @@ ngx_http_geostream_error_header_filter(ngx_http_request_t *r)
     }
 
     return ngx_http_next_header_filter(r);
+}
+
+
+/* the JSON that replaces nginx's page of the answer's status */
+static ngx_int_t
+ngx_http_geostream_error_page(ngx_http_request_t *r, ngx_str_t *page)
+{
+    u_char                             *p, *last;
+    ngx_geostream_error_t               err;
+    ngx_http_core_loc_conf_t           *clcf;
+    ngx_http_geostream_status_error_t  *e;
+
+    for (e = ngx_http_geostream_errors; e->status; e++) {
+        if (e->status == r->headers_out.status) {
+            break;
+        }
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "geostream error filter replaces the %ui page: \"%s\"",
+                   r->headers_out.status, e->code);
+
+    err.code = e->code;
+    p = (u_char *) err.detail;
+    last = p + sizeof(err.detail) - 1;
+
+    if (e->detail == NULL) {
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+        p = ngx_slprintf(p, last, "the body is larger than %O bytes "
+                         "(client_max_body_size)",
+                         clcf->client_max_body_size);
+
+    } else {
+        p = ngx_slprintf(p, last, "%s", e->detail);
+    }
+
+    *p = '\0';
+
+    return ngx_http_geostream_error_body(r, &err, page);
 }
 
 
@@ -157,7 +169,7 @@ ngx_http_geostream_error_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_geostream_module);
 
-    if (ctx == NULL || ctx->error_json.len == 0) {
+    if (ctx == NULL || ctx->error_page.len == 0) {
         return ngx_http_next_body_filter(r, in);
     }
 
@@ -166,7 +178,7 @@ ngx_http_geostream_error_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         cl->buf->file_pos = cl->buf->file_last;
     }
 
-    if (ctx->error_json.data == NULL) {
+    if (ctx->error_page.data == NULL) {
         return NGX_OK;                      /* already sent */
     }
 
@@ -175,13 +187,13 @@ ngx_http_geostream_error_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         return NGX_ERROR;
     }
 
-    b->pos = ctx->error_json.data;
-    b->last = ctx->error_json.data + ctx->error_json.len;
+    b->pos = ctx->error_page.data;
+    b->last = ctx->error_page.data + ctx->error_page.len;
     b->memory = 1;
     b->last_buf = 1;
     b->last_in_chain = 1;
 
-    ctx->error_json.data = NULL;
+    ctx->error_page.data = NULL;
 
     out.buf = b;
     out.next = NULL;

@@ -244,7 +244,7 @@ ngx_http_geostream_producer_check(ngx_http_request_t *r, ngx_str_t *topic)
                                       : NULL;
 
     if (type
-        && ngx_http_geostream_ndjson(r) == NGX_DECLINED
+        && !ngx_http_geostream_is_ndjson(r)
         && !ngx_http_geostream_is_type(type, "application/json")
         && !ngx_http_geostream_is_type(type, "application/geo+json"))
     {
@@ -274,7 +274,7 @@ ngx_http_geostream_producer_check(ngx_http_request_t *r, ngx_str_t *topic)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_http_geostream_topic_error(r, rc, topic);
+        return ngx_http_geostream_answer_error(r, rc);
     }
 
     return NGX_DECLINED;
@@ -307,7 +307,7 @@ ngx_http_geostream_producer_body(ngx_http_request_t *r)
     }
 
     if (ngx_geostream_records_parse(&records, &n, &batch, body, len,
-                                    ngx_http_geostream_ndjson(r) == NGX_OK,
+                                    ngx_http_geostream_is_ndjson(r),
                                     &err)
         != 0)
     {

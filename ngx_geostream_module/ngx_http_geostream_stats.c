@@ -14,6 +14,7 @@
  */
 
 #include "ngx_http_geostream_module.h"
+#include "ngx_http_geostream_stats.h"
 
 
 /* twice as many slots as nginx spawns processes: old and new workers */
@@ -83,6 +84,8 @@ ngx_http_geostream_stats_init_zone(ngx_shm_zone_t *zone, void *data)
 
     if (data) {
         /* a reload: the counters go on */
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, zone->shm.log, 0,
+                       "geostream stats zone kept across the reload");
         zone->data = data;
         return NGX_OK;
     }
@@ -160,6 +163,10 @@ ngx_http_geostream_stats_attach(ngx_shm_zone_t *zone, ngx_log_t *log)
         return;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "geostream stats: worker %P counts in slot %ui",
+                   ngx_pid, (ngx_uint_t) (mine - sh->slots));
+
     ngx_geostream_stats = &mine->s.stats;
 }
 
@@ -174,6 +181,10 @@ ngx_http_geostream_stats_retire(ngx_http_geostream_stats_sh_t *sh,
 {
     ngx_uint_t     f;
     ngx_atomic_t  *from, *to;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "geostream stats: the slot of worker %P is retired",
+                   (ngx_pid_t) slot->s.pid);
 
     slot->s.stats.subscribers = 0;
 

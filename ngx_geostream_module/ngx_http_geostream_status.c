@@ -8,15 +8,42 @@
 
 #include "ngx_http_geostream_module.h"
 #include "ngx_http_geostream_topics.h"
+#include "ngx_http_geostream_answer.h"
+#include "ngx_http_geostream_stats.h"
+#include "ngx_http_geostream_status.h"
+#include "ngx_geostream_json_writer.h"
+
+
+/*
+ * What the JSON page shows, read once before it is written twice (the
+ * writer measures, then writes): a counter that moved in between would
+ * not fit.
+ */
+typedef struct {
+    ngx_geostream_stats_t        worker;
+    ngx_geostream_stats_t       *total;
+    ngx_uint_t                   running;       /* the batching producer */
+    ngx_uint_t                   unavailable;
+    int                          queued;
+    double                       linger[NGX_GEOSTREAM_PRODUCERS]; /* <0: - */
+    cJSON                       *producer;      /* producer.c's members */
+    char                        *topics;        /* consumer.c's, printed */
+} ngx_http_geostream_status_page_t;
 
 
 static ngx_int_t ngx_http_geostream_status_json(ngx_http_request_t *r,
     ngx_geostream_stats_t *total);
-static cJSON *ngx_http_geostream_status_counters(ngx_geostream_stats_t *st);
+static ngx_int_t ngx_http_geostream_status_read(
+    ngx_http_geostream_status_page_t *page);
+static void ngx_http_geostream_status_write(ngx_geostream_json_writer_t *w,
+    ngx_http_geostream_status_page_t *page);
+static void ngx_http_geostream_status_producer(
+    ngx_geostream_json_writer_t *w, ngx_http_geostream_status_page_t *page);
+static void ngx_http_geostream_status_members(ngx_geostream_json_writer_t *w,
+    cJSON *o);
 static ngx_int_t ngx_http_geostream_status_prometheus(ngx_http_request_t *r,
     ngx_geostream_stats_t *total);
-static ngx_int_t ngx_http_geostream_status_linger(cJSON *producer,
-    const char *name, ngx_uint_t which);
+static double ngx_http_geostream_status_linger(ngx_uint_t which);
 
 
 /*
@@ -106,6 +133,11 @@ ngx_http_geostream_status_handler(ngx_http_request_t *r)
 
     ngx_http_geostream_stats_total(gmcf->stats_zone, &total);
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "geostream status page, %s",
+                   glcf->status == NGX_HTTP_GEOSTREAM_STATUS_PROMETHEUS
+                   ? "prometheus" : "json");
+
     if (glcf->status == NGX_HTTP_GEOSTREAM_STATUS_PROMETHEUS) {
         return ngx_http_geostream_status_prometheus(r, &total);
     }
@@ -118,114 +150,200 @@ static ngx_int_t
 ngx_http_geostream_status_json(ngx_http_request_t *r,
     ngx_geostream_stats_t *total)
 {
-    char                   *json;
-    cJSON                  *status, *producer, *consumer, *topics, *instance;
-    ngx_int_t               rc;
-    rd_kafka_t             *rk;
-    ngx_geostream_stats_t  *st;
+    ngx_int_t                          rc;
+    ngx_buf_t                         *b = NULL;
+    ngx_str_t                          type = ngx_string("application/json");
+    ngx_geostream_json_writer_t        w;
+    ngx_http_geostream_status_page_t   page;
 
-    st = ngx_geostream_stats;
-    rk = ngx_geostream_kafka_producer(NGX_GEOSTREAM_PRODUCER_BATCHING);
+    page.total = total;
 
-    json = NULL;
+    rc = ngx_http_geostream_status_read(&page);
 
-    status = cJSON_CreateObject();
-    producer = cJSON_CreateObject();
-    consumer = cJSON_CreateObject();
-    topics = ngx_http_geostream_consumer_status();
-    instance = ngx_http_geostream_status_counters(total);
+    if (rc == NGX_OK) {
+        ngx_geostream_jw_init(&w, NULL, 0);
+        ngx_http_geostream_status_write(&w, &page);
 
-    if (status == NULL || producer == NULL || consumer == NULL
-        || topics == NULL || instance == NULL)
-    {
-        cJSON_Delete(producer);
-        cJSON_Delete(consumer);
-        cJSON_Delete(topics);
-        cJSON_Delete(instance);
-        goto done;
-    }
+        /* answers end with a line break, for people reading them in a shell */
+        b = ngx_create_temp_buf(r->pool, w.size + 1);
 
-    cJSON_AddItemToObject(status, "producer", producer);
-    cJSON_AddItemToObject(status, "consumer", consumer);
-    cJSON_AddItemToObject(consumer, "topics", topics);
-    cJSON_AddItemToObject(status, "instance", instance);
+        if (b == NULL) {
+            rc = NGX_ERROR;
 
-    if (cJSON_AddNumberToObject(status, "pid", (double) ngx_pid) == NULL
-        || cJSON_AddBoolToObject(producer, "running", rk != NULL) == NULL
-        || cJSON_AddNumberToObject(producer, "produced",
-                   (double) (st->produced[NGX_GEOSTREAM_PRODUCER_PROMPT]
-                             + st->produced[NGX_GEOSTREAM_PRODUCER_BATCHING]))
-           == NULL
-        || cJSON_AddNumberToObject(producer, "delivered",
-                                   (double) st->delivered) == NULL
-        || cJSON_AddNumberToObject(producer, "failed",
-                                   (double) st->failed) == NULL
-        || cJSON_AddNumberToObject(producer, "in_flight",
-                                   (double) st->in_flight) == NULL
-        || cJSON_AddBoolToObject(producer, "kafka_unavailable",
-                                 ngx_geostream_kafka_unavailable()) == NULL
-        || cJSON_AddNumberToObject(producer, "queued",
-                                   ngx_geostream_kafka_queued()) == NULL
-        || ngx_http_geostream_status_linger(producer, "linger_ms",
-                                            NGX_GEOSTREAM_PRODUCER_BATCHING)
-           != NGX_OK
-        || ngx_http_geostream_status_linger(producer, "prompt_linger_ms",
-                                            NGX_GEOSTREAM_PRODUCER_PROMPT)
-           != NGX_OK
-        || ngx_http_geostream_producer_status(producer) != NGX_OK
-        || cJSON_AddNumberToObject(consumer, "consumed",
-                                   (double) st->consumed) == NULL
-        || cJSON_AddNumberToObject(consumer, "skipped",
-                                   (double) st->skipped) == NULL
-        || cJSON_AddNumberToObject(consumer, "subscribers",
-                                   (double) st->subscribers) == NULL
-        || cJSON_AddNumberToObject(consumer, "closed_too_slow",
-                                   (double) st->closed_too_slow) == NULL)
-    {
-        goto done;
-    }
-
-    json = cJSON_PrintUnformatted(status);
-
-done:
-
-    cJSON_Delete(status);
-
-    if (json == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_geostream_send_json(r, NGX_HTTP_OK, (u_char *) json,
-                                      ngx_strlen(json));
-    free(json);
-
-    return rc;
-}
-
-
-/* the instance's counters, as the JSON page's "instance" */
-static cJSON *
-ngx_http_geostream_status_counters(ngx_geostream_stats_t *st)
-{
-    cJSON                        *o;
-    ngx_http_geostream_metric_t  *m;
-
-    o = cJSON_CreateObject();
-    if (o == NULL) {
-        return NULL;
-    }
-
-    for (m = ngx_http_geostream_metrics; m->name; m++) {
-        if (cJSON_AddNumberToObject(o, m->json,
-                (double) ngx_http_geostream_metric_value(st, m))
-            == NULL)
-        {
-            cJSON_Delete(o);
-            return NULL;
+        } else {
+            ngx_geostream_jw_init(&w, b->last, w.size);
+            ngx_http_geostream_status_write(&w, &page);
+            rc = (ngx_geostream_jw_done(&w) == 0) ? NGX_OK : NGX_ERROR;
+            b->last += w.size;
+            *b->last++ = LF;
         }
     }
 
-    return o;
+    cJSON_Delete(page.producer);
+    free(page.topics);
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_geostream_send(r, NGX_HTTP_OK, &type, b);
+}
+
+
+/* the worker's figures, and the parts that producer.c and consumer.c give */
+static ngx_int_t
+ngx_http_geostream_status_read(ngx_http_geostream_status_page_t *page)
+{
+    cJSON  *topics;
+
+    page->worker = *ngx_geostream_stats;
+    page->running =
+        (ngx_geostream_kafka_producer(NGX_GEOSTREAM_PRODUCER_BATCHING)
+         != NULL);
+    page->unavailable = ngx_geostream_kafka_unavailable();
+    page->queued = ngx_geostream_kafka_queued();
+    page->linger[NGX_GEOSTREAM_PRODUCER_BATCHING] =
+        ngx_http_geostream_status_linger(NGX_GEOSTREAM_PRODUCER_BATCHING);
+    page->linger[NGX_GEOSTREAM_PRODUCER_PROMPT] =
+        ngx_http_geostream_status_linger(NGX_GEOSTREAM_PRODUCER_PROMPT);
+    page->topics = NULL;
+
+    page->producer = cJSON_CreateObject();
+
+    if (page->producer == NULL
+        || ngx_http_geostream_producer_status(page->producer) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    topics = ngx_http_geostream_consumer_status();
+    if (topics == NULL) {
+        return NGX_ERROR;
+    }
+
+    page->topics = cJSON_PrintUnformatted(topics);
+    cJSON_Delete(topics);
+
+    return (page->topics != NULL) ? NGX_OK : NGX_ERROR;
+}
+
+
+static void
+ngx_http_geostream_status_write(ngx_geostream_json_writer_t *w,
+    ngx_http_geostream_status_page_t *page)
+{
+    ngx_geostream_stats_t        *st;
+    ngx_http_geostream_metric_t  *m;
+
+    st = &page->worker;
+
+    ngx_geostream_jw_object(w);
+
+    ngx_geostream_jw_key(w, "producer");
+    ngx_http_geostream_status_producer(w, page);
+
+    ngx_geostream_jw_key(w, "consumer");
+    ngx_geostream_jw_object(w);
+    ngx_geostream_jw_key(w, "topics");
+    ngx_geostream_jw_raw(w, (u_char *) page->topics,
+                         ngx_strlen(page->topics));
+    ngx_geostream_jw_key(w, "consumed");
+    ngx_geostream_jw_uint(w, st->consumed);
+    ngx_geostream_jw_key(w, "skipped");
+    ngx_geostream_jw_uint(w, st->skipped);
+    ngx_geostream_jw_key(w, "subscribers");
+    ngx_geostream_jw_uint(w, st->subscribers);
+    ngx_geostream_jw_key(w, "closed_too_slow");
+    ngx_geostream_jw_uint(w, st->closed_too_slow);
+    ngx_geostream_jw_object_end(w);
+
+    /* the instance's counters */
+    ngx_geostream_jw_key(w, "instance");
+    ngx_geostream_jw_object(w);
+
+    for (m = ngx_http_geostream_metrics; m->name; m++) {
+        ngx_geostream_jw_key(w, m->json);
+        ngx_geostream_jw_uint(w,
+                              ngx_http_geostream_metric_value(page->total, m));
+    }
+
+    ngx_geostream_jw_object_end(w);
+
+    ngx_geostream_jw_key(w, "pid");
+    ngx_geostream_jw_int(w, ngx_pid);
+
+    ngx_geostream_jw_object_end(w);
+}
+
+
+/* the page's "producer": the worker's producers */
+static void
+ngx_http_geostream_status_producer(ngx_geostream_json_writer_t *w,
+    ngx_http_geostream_status_page_t *page)
+{
+    ngx_geostream_stats_t  *st;
+
+    st = &page->worker;
+
+    ngx_geostream_jw_object(w);
+    ngx_geostream_jw_key(w, "running");
+    ngx_geostream_jw_bool(w, page->running);
+    ngx_geostream_jw_key(w, "produced");
+    ngx_geostream_jw_uint(w, st->produced[NGX_GEOSTREAM_PRODUCER_PROMPT]
+                             + st->produced[NGX_GEOSTREAM_PRODUCER_BATCHING]);
+    ngx_geostream_jw_key(w, "delivered");
+    ngx_geostream_jw_uint(w, st->delivered);
+    ngx_geostream_jw_key(w, "failed");
+    ngx_geostream_jw_uint(w, st->failed);
+    ngx_geostream_jw_key(w, "in_flight");
+    ngx_geostream_jw_uint(w, st->in_flight);
+    ngx_geostream_jw_key(w, "kafka_unavailable");
+    ngx_geostream_jw_bool(w, page->unavailable);
+    ngx_geostream_jw_key(w, "queued");
+    ngx_geostream_jw_int(w, page->queued);
+
+    if (page->linger[NGX_GEOSTREAM_PRODUCER_BATCHING] >= 0) {
+        ngx_geostream_jw_key(w, "linger_ms");
+        ngx_geostream_jw_double(w,
+                                page->linger[NGX_GEOSTREAM_PRODUCER_BATCHING]);
+    }
+
+    if (page->linger[NGX_GEOSTREAM_PRODUCER_PROMPT] >= 0) {
+        ngx_geostream_jw_key(w, "prompt_linger_ms");
+        ngx_geostream_jw_double(w,
+                                page->linger[NGX_GEOSTREAM_PRODUCER_PROMPT]);
+    }
+
+    ngx_http_geostream_status_members(w, page->producer);
+
+    ngx_geostream_jw_object_end(w);
+}
+
+
+/*
+ * The members of a cJSON object that another file filled, written into
+ * the object being written (until that file gives its figures as a
+ * struct).
+ */
+static void
+ngx_http_geostream_status_members(ngx_geostream_json_writer_t *w, cJSON *o)
+{
+    char   *value;
+    cJSON  *item;
+
+    for (item = o->child; item; item = item->next) {
+        value = cJSON_PrintUnformatted(item);
+
+        if (value == NULL) {
+            w->failed = 1;
+            return;
+        }
+
+        ngx_geostream_jw_key(w, item->string);
+        ngx_geostream_jw_raw(w, (u_char *) value, ngx_strlen(value));
+
+        free(value);
+    }
 }
 
 
@@ -284,11 +402,11 @@ ngx_http_geostream_status_prometheus(ngx_http_request_t *r,
 
 /*
  * A producer's linger.ms as it runs, defaults and configuration applied:
- * the latency a waiting client pays at least, and what batching gets.
+ * the latency a waiting client pays at least, and what batching gets;
+ * -1 when the producer does not run.
  */
-static ngx_int_t
-ngx_http_geostream_status_linger(cJSON *producer, const char *name,
-    ngx_uint_t which)
+static double
+ngx_http_geostream_status_linger(ngx_uint_t which)
 {
     char         value[32];
     size_t       size;
@@ -296,7 +414,7 @@ ngx_http_geostream_status_linger(cJSON *producer, const char *name,
 
     rk = ngx_geostream_kafka_producer(which);
     if (rk == NULL) {
-        return NGX_OK;
+        return -1;
     }
 
     size = sizeof(value);
@@ -304,14 +422,8 @@ ngx_http_geostream_status_linger(cJSON *producer, const char *name,
     if (rd_kafka_conf_get(rd_kafka_conf(rk), "linger.ms", value, &size)
         != RD_KAFKA_CONF_OK)
     {
-        return NGX_OK;
+        return -1;
     }
 
-    if (cJSON_AddNumberToObject(producer, name, strtod(value, NULL))
-        == NULL)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return strtod(value, NULL);
 }

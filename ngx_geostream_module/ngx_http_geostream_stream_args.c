@@ -131,7 +131,7 @@ ngx_http_geostream_stream_topics(ngx_http_request_t *r, ngx_pool_t *pool,
         }
 
         if (rc != NGX_OK) {
-            return ngx_http_geostream_topic_error(r, rc, &name);
+            return ngx_http_geostream_answer_error(r, rc);
         }
 
         for (j = 0; j < i; j++) {

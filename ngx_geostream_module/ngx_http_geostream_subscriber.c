@@ -148,13 +148,12 @@ ngx_http_geostream_sub_open(ngx_http_request_t *r,
     cln->data = sub;
     sub->cleanup = cln;
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_geostream_ctx_t));
+    ctx = ngx_http_geostream_get_ctx(r);
     if (ctx == NULL) {
         return NGX_ERROR;
     }
 
     ctx->subscriber = sub;
-    ngx_http_set_ctx(r, ctx, ngx_http_geostream_module);
 
     sub->heartbeat.handler = ngx_http_geostream_sub_heartbeat;
     sub->heartbeat.data = sub;
