@@ -8,7 +8,9 @@
  */
 
 #include "ngx_http_geostream_module.h"
+#include "ngx_http_geostream_answer.h"
 #include "ngx_http_geostream_consumer.h"
+#include "ngx_http_geostream_request.h"
 #include "ngx_http_geostream_stream_args.h"
 #include "ngx_http_geostream_subscriber.h"
 #include "ngx_http_geostream_topics.h"
@@ -25,6 +27,8 @@
 #define NGX_HTTP_GEOSTREAM_CHECK_WAIT  5000
 
 
+static ngx_int_t ngx_http_geostream_sub_prepare(ngx_http_request_t *r,
+    ngx_http_geostream_sub_t **subp);
 static ngx_int_t ngx_http_geostream_sub_members(ngx_http_request_t *r,
     ngx_http_geostream_sub_t *sub, ngx_http_geostream_stream_args_t *args);
 static ngx_int_t ngx_http_geostream_sub_check(ngx_http_request_t *r,
@@ -44,8 +48,44 @@ static void ngx_http_geostream_sub_log_start(ngx_http_geostream_sub_t *sub);
 #endif
 
 
+/*
+ * A request that is refused is answered here, once; a stream whose cursor
+ * waits for its topics' partitions is deferred; any other starts.
+ */
 ngx_int_t
 ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_http_geostream_sub_t  *sub;
+
+    rc = ngx_http_geostream_sub_prepare(r, &sub);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "geostream consumer \"%V\": %i",
+                   sub ? &sub->topics : &r->uri, rc);
+
+    if (rc == NGX_AGAIN) {
+        return ngx_http_geostream_sub_defer(r, sub);
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_geostream_answer_error(r, rc);
+    }
+
+    return ngx_http_geostream_sub_start(r, sub);
+}
+
+
+/*
+ * The request's checks, in order, before anything is streamed or any
+ * topic followed: its method, its arguments, its topics, the cursors
+ * against their partitions.  NGX_OK, NGX_AGAIN (the partitions are not
+ * known yet), or what the handler answers: a recorded status, or another
+ * for nginx.
+ */
+static ngx_int_t
+ngx_http_geostream_sub_prepare(ngx_http_request_t *r,
+    ngx_http_geostream_sub_t **subp)
 {
     ngx_int_t                          rc;
     ngx_pool_t                        *pool;
@@ -53,26 +93,23 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
     ngx_http_geostream_loc_conf_t     *glcf;
     ngx_http_geostream_stream_args_t   args;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
+    *subp = NULL;
 
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         if (ngx_http_geostream_add_header(r, "Allow", "GET, HEAD")
             != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_http_geostream_send_error(r, NGX_HTTP_NOT_ALLOWED,
-                                             "method_not_allowed",
-                                             "use GET to subscribe");
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
+        return ngx_http_geostream_error(r, NGX_HTTP_NOT_ALLOWED,
+                                        "method_not_allowed",
+                                        "use GET to subscribe");
     }
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_geostream_module);
@@ -97,29 +134,20 @@ ngx_http_geostream_consumer_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* bad topics, cursors, times or filters are refused before streaming */
     rc = ngx_http_geostream_stream_args(r, pool, &args);
-    if (rc != NGX_DECLINED) {
+    if (rc != NGX_OK) {
         return rc;
     }
 
     rc = ngx_http_geostream_sub_members(r, sub, &args);
-    if (rc != NGX_DECLINED) {
+    if (rc != NGX_OK) {
         return rc;
     }
+
+    *subp = sub;
 
     /* a cursor names only partitions its topic has: known once it is read */
-    rc = ngx_http_geostream_sub_check(r, sub, 1);
-
-    if (rc == NGX_AGAIN) {
-        return ngx_http_geostream_sub_defer(r, sub);
-    }
-
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    return ngx_http_geostream_sub_start(r, sub);
+    return ngx_http_geostream_sub_check(r, sub, 1);
 }
 
 
@@ -148,8 +176,7 @@ ngx_http_geostream_sub_members(ngx_http_request_t *r,
         topic = ngx_http_geostream_topics_get(topics, &args->names[i],
                                               r->connection->log);
         if (topic == NULL) {
-            return ngx_http_geostream_send_error(r,
-                                   NGX_HTTP_SERVICE_UNAVAILABLE,
+            return ngx_http_geostream_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                    "kafka_unavailable",
                                    "the kafka consumer is not running");
         }
@@ -158,13 +185,13 @@ ngx_http_geostream_sub_members(ngx_http_request_t *r,
                                        &args->starts[i]);
     }
 
-    return NGX_DECLINED;
+    return NGX_OK;
 }
 
 
 /*
- * NGX_DECLINED when every cursor of the stream names only partitions its
- * topic has (or how the request was answered); NGX_AGAIN, with "wait",
+ * NGX_OK when every cursor of the stream names only partitions its topic
+ * has (or the status of the error recorded); NGX_AGAIN, with "wait",
  * while a topic with a cursor is not read yet, so that its partitions are
  * not known; without "wait" such a topic is not checked.
  */
@@ -190,12 +217,12 @@ ngx_http_geostream_sub_check(ngx_http_request_t *r,
             continue;
         }
 
-        if (rc != NGX_DECLINED) {
+        if (rc != NGX_OK) {
             return rc;
         }
     }
 
-    return NGX_DECLINED;
+    return NGX_OK;
 }
 
 
@@ -287,9 +314,8 @@ ngx_http_geostream_sub_checked(ngx_http_geostream_sub_t *sub,
     ngx_http_geostream_topics_unwait(&sub->pending);
     ngx_http_geostream_sub_waited(sub, 0);
 
-    if (rc == NGX_DECLINED) {
-        rc = ngx_http_geostream_sub_start(r, sub);
-    }
+    rc = (rc == NGX_OK) ? ngx_http_geostream_sub_start(r, sub)
+                        : ngx_http_geostream_answer_error(r, rc);
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);

@@ -7,6 +7,7 @@
 
 #include "ngx_geostream_cursor.h"
 #include "ngx_http_geostream_module.h"
+#include "ngx_http_geostream_request.h"
 #include "ngx_http_geostream_stream_args.h"
 
 
@@ -27,8 +28,10 @@ static ngx_int_t ngx_http_geostream_stream_filter(ngx_http_request_t *r,
 
 
 /*
- * The stream's topics, then its start, then its filters (NGX_DECLINED to
- * go on, or how the request was answered, as for every check here):
+ * The stream's topics, then its start, then its filters: NGX_OK when
+ * they are good, or, as for every check here, the status of the error
+ * recorded (ngx_http_geostream_error()) or NGX_HTTP_INTERNAL_SERVER_ERROR;
+ * the location answers it.
  *   Last-Event-ID (header) or last_event_id (argument, since EventSource
  *   cannot set headers on its first request): a cursor to resume after
  *   (ngx_http_geostream_resume());
@@ -45,7 +48,7 @@ ngx_http_geostream_stream_args(ngx_http_request_t *r, ngx_pool_t *pool,
     ngx_str_t   id_arg, *id;
 
     rc = ngx_http_geostream_stream_topics(r, pool, args);
-    if (rc != NGX_DECLINED) {
+    if (rc != NGX_OK) {
         return rc;
     }
 
@@ -55,13 +58,13 @@ ngx_http_geostream_stream_args(ngx_http_request_t *r, ngx_pool_t *pool,
     }
 
     rc = ngx_http_geostream_since(r, pool, args);
-    if (rc != NGX_DECLINED) {
+    if (rc != NGX_OK) {
         return rc;
     }
 
     if (id != NULL && id->len) {
         rc = ngx_http_geostream_resume(r, pool, args, id);
-        if (rc != NGX_DECLINED) {
+        if (rc != NGX_OK) {
             return rc;
         }
     }
@@ -105,7 +108,7 @@ ngx_http_geostream_stream_topics(ngx_http_request_t *r, ngx_pool_t *pool,
     }
 
     if (n > NGX_HTTP_GEOSTREAM_STREAM_TOPICS) {
-        return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_geostream_error(r, NGX_HTTP_BAD_REQUEST,
                                    "too_many_topics",
                                    "a stream follows at most %d topics",
                                    NGX_HTTP_GEOSTREAM_STREAM_TOPICS);
@@ -131,14 +134,14 @@ ngx_http_geostream_stream_topics(ngx_http_request_t *r, ngx_pool_t *pool,
         }
 
         if (rc != NGX_OK) {
-            return ngx_http_geostream_answer_error(r, rc);
+            return rc;
         }
 
         for (j = 0; j < i; j++) {
             if (names[j].len == name.len
                 && ngx_strncmp(names[j].data, name.data, name.len) == 0)
             {
-                return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
+                return ngx_http_geostream_error(r, NGX_HTTP_BAD_REQUEST,
                                    "invalid_topic",
                                    "topic \"%.*s\" is named twice",
                                    (int) name.len, name.data);
@@ -148,7 +151,7 @@ ngx_http_geostream_stream_topics(ngx_http_request_t *r, ngx_pool_t *pool,
         names[i] = name;
     }
 
-    return NGX_DECLINED;
+    return NGX_OK;
 }
 
 
@@ -236,7 +239,7 @@ ngx_http_geostream_since(ngx_http_request_t *r, ngx_pool_t *pool,
             break;
 
         default:
-            return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
+            return ngx_http_geostream_error(r, NGX_HTTP_BAD_REQUEST,
                                    "invalid_since",
                                    "since is latest, beginning, a time in ms "
                                    "since the epoch, or a duration such as "
@@ -254,7 +257,7 @@ ngx_http_geostream_since(ngx_http_request_t *r, ngx_pool_t *pool,
             /* a cursor at no partition: every partition from offset 0 */
             rc = ngx_http_geostream_start_cursor(r, pool, start,
                                                  (u_char *) "", 0);
-            if (rc != NGX_DECLINED) {
+            if (rc != NGX_OK) {
                 return rc;
             }
 
@@ -262,7 +265,7 @@ ngx_http_geostream_since(ngx_http_request_t *r, ngx_pool_t *pool,
         }
     }
 
-    return NGX_DECLINED;
+    return NGX_OK;
 }
 
 
@@ -285,7 +288,7 @@ ngx_http_geostream_resume(ngx_http_request_t *r, ngx_pool_t *pool,
 
     if (ngx_geostream_stream_id_single(id->data, id->len)) {
         if (args->ntopics > 1) {
-            return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
+            return ngx_http_geostream_error(r, NGX_HTTP_BAD_REQUEST,
                                    "invalid_cursor",
                                    "a stream of several topics resumes from "
                                    "topic=cursor pairs separated by "
@@ -316,14 +319,14 @@ ngx_http_geostream_resume(ngx_http_request_t *r, ngx_pool_t *pool,
                                                      &args->starts[i],
                                                      (u_char *) part.text,
                                                      part.text_len);
-                if (rc != NGX_DECLINED) {
+                if (rc != NGX_OK) {
                     return rc;
                 }
             }
         }
     }
 
-    return NGX_DECLINED;
+    return NGX_OK;
 }
 
 
@@ -360,7 +363,7 @@ ngx_http_geostream_start_cursor(ngx_http_request_t *r, ngx_pool_t *pool,
     ngx_memcpy(start->resumed.data, data, len);
     start->placed = 1;
 
-    return NGX_DECLINED;
+    return NGX_OK;
 }
 
 
@@ -390,7 +393,7 @@ ngx_http_geostream_start_after(ngx_http_geostream_start_t *start,
 static ngx_int_t
 ngx_http_geostream_cursor_error(ngx_http_request_t *r)
 {
-    return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
+    return ngx_http_geostream_error(r, NGX_HTTP_BAD_REQUEST,
                                    "invalid_cursor",
                                    "a Last-Event-ID is \"partition:offset\" "
                                    "pairs separated by commas, or, for "
@@ -407,7 +410,7 @@ ngx_http_geostream_start_check(ngx_http_request_t *r,
     if (start->mode != NGX_HTTP_GEOSTREAM_CURSOR || start->beginning
         || start->ncursor == 0)
     {
-        return NGX_DECLINED;
+        return NGX_OK;
     }
 
     if (npartitions < 0) {
@@ -415,10 +418,10 @@ ngx_http_geostream_start_check(ngx_http_request_t *r,
     }
 
     if (start->ncursor <= (size_t) npartitions) {
-        return NGX_DECLINED;
+        return NGX_OK;
     }
 
-    return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
+    return ngx_http_geostream_error(r, NGX_HTTP_BAD_REQUEST,
                                    "invalid_cursor",
                                    "the cursor names partition %zu, but "
                                    "topic \"%.*s\" has %zu partitions",
@@ -447,7 +450,7 @@ ngx_http_geostream_stream_filter(ngx_http_request_t *r, ngx_pool_t *pool,
         if (ngx_geostream_filter_bbox(&args->filter, value.data, value.len)
             != 0)
         {
-            return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
+            return ngx_http_geostream_error(r, NGX_HTTP_BAD_REQUEST,
                                    "invalid_bbox",
                                    "bbox is west,south,east,north in "
                                    "degrees");
@@ -457,7 +460,7 @@ ngx_http_geostream_stream_filter(ngx_http_request_t *r, ngx_pool_t *pool,
     if (ngx_http_arg(r, (u_char *) "name", sizeof("name") - 1, &value)
         != NGX_OK)
     {
-        return NGX_DECLINED;
+        return NGX_OK;
     }
 
     /* the filter points into the names: both stay with the stream */
@@ -477,7 +480,7 @@ ngx_http_geostream_stream_filter(ngx_http_request_t *r, ngx_pool_t *pool,
                                    names, NGX_GEOSTREAM_FILTER_NAMES_MAX)
         != 0)
     {
-        return ngx_http_geostream_send_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_geostream_error(r, NGX_HTTP_BAD_REQUEST,
                                    "invalid_name",
                                    "name is up to %d names separated by "
                                    "commas, each 1 to %d bytes of UTF-8 "
@@ -486,5 +489,5 @@ ngx_http_geostream_stream_filter(ngx_http_request_t *r, ngx_pool_t *pool,
                                    NGX_GEOSTREAM_NAME_MAX);
     }
 
-    return NGX_DECLINED;
+    return NGX_OK;
 }

@@ -53,18 +53,20 @@ typedef struct {
 
 /*
  * Reads the stream's arguments; what they point to is allocated from
- * "pool", the stream's.  NGX_DECLINED when they are good; otherwise the
- * request was answered (a bad topic, cursor, time or filter) and this is
- * what the handler returns.
+ * "pool", the stream's.  As nginx's access handlers do: NGX_OK when they
+ * are good; otherwise (a bad topic, cursor, time or filter) the status of
+ * the error recorded with ngx_http_geostream_error(), or
+ * NGX_HTTP_INTERNAL_SERVER_ERROR.  Nothing is answered here: the location
+ * answers once (ngx_http_geostream_answer_error()).
  */
 ngx_int_t ngx_http_geostream_stream_args(ngx_http_request_t *r,
     ngx_pool_t *pool, ngx_http_geostream_stream_args_t *args);
 
 /*
- * A cursor may name only partitions its topic has: NGX_DECLINED when
- * "start" does (or has no cursor to check), NGX_AGAIN when it has one but
- * the topic's partitions are not known yet ("npartitions" -1), or how the
- * request was answered.
+ * A cursor may name only partitions its topic has: NGX_OK when "start"
+ * does (or has no cursor to check), NGX_AGAIN when it has one but the
+ * topic's partitions are not known yet ("npartitions" -1), or the status
+ * of the error recorded.
  */
 ngx_int_t ngx_http_geostream_start_check(ngx_http_request_t *r,
     ngx_http_geostream_start_t *start, ngx_str_t *topic,

@@ -7,6 +7,7 @@
  */
 
 #include "ngx_http_geostream_module.h"
+#include "ngx_http_geostream_request.h"
 #include "ngx_http_geostream_subscriber.h"
 
 #if (NGX_LINUX)
