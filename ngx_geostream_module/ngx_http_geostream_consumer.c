@@ -1242,8 +1242,8 @@ ngx_http_geostream_sub_kafka(ngx_http_geostream_member_t *m)
         from[p] = (p < m->ncursor) ? m->cursor[p] : 0;
     }
 
-    m->replay = ngx_geostream_replay_start(&m->topic->name, from,
-                          h->start, n,
+    m->replay = ngx_geostream_replay_start(ngx_geostream_kafka_replayer(),
+                          &m->topic->name, from, h->start, n,
                           m->start == NGX_HTTP_GEOSTREAM_TIME ? m->since : -1,
                           m->start == NGX_HTTP_GEOSTREAM_CURSOR
                           && !m->beginning,
