@@ -21,7 +21,8 @@ BUILD       ?= $(CURDIR)/build
 MODULE      := $(BUILD)/nginx/ngx_http_geostream_module.so
 DEVBROKER   := $(BUILD)/tools/geostream-devbroker
 UNIT_TESTS  := $(BUILD)/unit/test_message $(BUILD)/unit/test_history \
-               $(BUILD)/unit/test_route
+               $(BUILD)/unit/test_route $(BUILD)/unit/test_json_writer \
+               $(BUILD)/unit/test_cursor
 # the same tests built with AddressSanitizer and UBSan (make test runs both)
 UNIT_SAN    := $(patsubst $(BUILD)/unit/%,$(BUILD)/unit-san/%,$(UNIT_TESTS))
 
@@ -73,14 +74,21 @@ $(DEVBROKER): tools/geostream-devbroker.c
 SRCS_test_message := ngx_geostream_module/ngx_geostream_message.c \
     ngx_geostream_module/ngx_geostream_scan.c \
     ngx_geostream_module/ngx_geostream_json.c \
+    ngx_geostream_module/ngx_geostream_json_writer.c \
+    ngx_geostream_module/ngx_geostream_json_writer.h \
     ngx_geostream_module/ngx_geostream_message.h
 SRCS_test_history := ngx_geostream_module/ngx_geostream_history.c \
     ngx_geostream_module/ngx_geostream_history.h \
+    ngx_geostream_module/ngx_geostream_cursor.h \
     ngx_geostream_module/ngx_geostream_filter.c \
     ngx_geostream_module/ngx_geostream_filter.h \
     ngx_geostream_module/ngx_geostream_json.c
 SRCS_test_route   := ngx_geostream_module/ngx_geostream_route.c \
     ngx_geostream_module/ngx_geostream_route.h
+SRCS_test_json_writer := ngx_geostream_module/ngx_geostream_json_writer.c \
+    ngx_geostream_module/ngx_geostream_json_writer.h
+SRCS_test_cursor  := ngx_geostream_module/ngx_geostream_cursor.c \
+    ngx_geostream_module/ngx_geostream_cursor.h
 
 .SECONDEXPANSION:
 
@@ -137,6 +145,8 @@ FUZZ_BINS    := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 FUZZ_SRCS    := ngx_geostream_module/ngx_geostream_message.c \
     ngx_geostream_module/ngx_geostream_scan.c \
     ngx_geostream_module/ngx_geostream_json.c \
+    ngx_geostream_module/ngx_geostream_json_writer.c \
+    ngx_geostream_module/ngx_geostream_cursor.c \
     ngx_geostream_module/ngx_geostream_history.c \
     ngx_geostream_module/ngx_geostream_filter.c
 FUZZ_DEPS    := $(FUZZ_SRCS) t/fuzz/fuzz.h \

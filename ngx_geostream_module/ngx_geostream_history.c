@@ -1,5 +1,5 @@
 /*
- * A topic's recent events and cursors.  Plain C: see the header.
+ * A topic's recent events, and since=.  Plain C: see the header.
  */
 
 #include <stdlib.h>
@@ -239,84 +239,6 @@ ngx_geostream_history_at(const ngx_geostream_history_t *h, size_t i)
     }
 
     return &h->entries[(h->first + i) % h->capacity];
-}
-
-
-int
-ngx_geostream_cursor_parse(const unsigned char *data, size_t len,
-    int64_t *offsets, size_t max)
-{
-    size_t                n, named_len;
-    int64_t               partition, offset, *value;
-    unsigned char         named[NGX_GEOSTREAM_PARTITIONS_MAX];
-    const unsigned char  *p, *last;
-
-    memset(offsets, 0, max * sizeof(int64_t));
-
-    n = 0;
-    p = data;
-    last = data + len;
-
-    if (len == 0 || len > NGX_GEOSTREAM_CURSOR_LEN_MAX) {
-        return -1;
-    }
-
-    /* which partitions the cursor named: none twice */
-    named_len = max < sizeof(named) ? max : sizeof(named);
-    memset(named, 0, named_len);
-
-    while (p < last) {
-        partition = 0;
-        offset = 0;
-
-        for (value = &partition; value; /* void */) {
-            if (p == last || *p < '0' || *p > '9') {
-                return -1;
-            }
-
-            for ( /* void */ ; p < last && *p >= '0' && *p <= '9'; p++) {
-                /* a Kafka offset is an int64: nothing past INT64_MAX */
-                if (*value > (INT64_MAX - (*p - '0')) / 10) {
-                    return -1;
-                }
-
-                *value = *value * 10 + (*p - '0');
-            }
-
-            if (value == &partition) {
-                if (p == last || *p != ':') {
-                    return -1;
-                }
-
-                p++;
-                value = &offset;
-
-            } else {
-                value = NULL;
-            }
-        }
-
-        if (partition >= (int64_t) named_len || named[partition]) {
-            return -1;
-        }
-
-        named[partition] = 1;
-        offsets[partition] = offset;
-
-        if ((size_t) partition + 1 > n) {
-            n = (size_t) partition + 1;
-        }
-
-        if (p < last) {
-            if (*p != ',' || p + 1 == last) {
-                return -1;
-            }
-
-            p++;
-        }
-    }
-
-    return (int) n;
 }
 
 

@@ -1,11 +1,7 @@
 /*
- * A topic's recent events, per worker, and the cursors that point into
- * them.
- *
- * A cursor is what every SSE event's "id:" holds: for each partition of
- * the topic, the offset of the next message, "0:1234,1:998".  Offsets are
- * Kafka's, so a cursor taken on one worker or instance means the same
- * position on any other.
+ * A topic's recent events, per worker, that cursors point into (cursors
+ * themselves are ngx_geostream_cursor.h's), and since= (where a stream
+ * starts).
  *
  * The ring keeps the last events in the order they were delivered, and
  * knows from which offset on it holds every event of each partition, so it
@@ -26,12 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-
-#define NGX_GEOSTREAM_PARTITIONS_MAX  1024
-
-/* the longest cursor: every partition, "1023:9223372036854775807," each */
-#define NGX_GEOSTREAM_CURSOR_LEN_MAX                                         \
-    (NGX_GEOSTREAM_PARTITIONS_MAX * sizeof("1023:9223372036854775807,"))
+#include "ngx_geostream_cursor.h"
 
 
 typedef struct {
@@ -109,18 +100,6 @@ int ngx_geostream_history_covers_time(const ngx_geostream_history_t *h,
 /* the i-th entry, oldest first */
 const ngx_geostream_history_entry_t *ngx_geostream_history_at(
     const ngx_geostream_history_t *h, size_t i);
-
-/*
- * Parses a cursor "p:offset,p:offset": each partition below "max" (and
- * NGX_GEOSTREAM_PARTITIONS_MAX) and named once, each offset within int64,
- * the whole at most NGX_GEOSTREAM_CURSOR_LEN_MAX bytes.  Partitions it does
- * not name are at 0.  Returns the number of partitions it spans (highest
- * named + 1), or -1 when it is malformed.  "offsets" has room for "max"
- * partitions.
- */
-int ngx_geostream_cursor_parse(const unsigned char *data, size_t len,
-    int64_t *offsets, size_t max);
-
 
 /* where a stream starts (since=) */
 #define NGX_GEOSTREAM_SINCE_LATEST     0

@@ -511,153 +511,71 @@ ngx_geostream_records_free(ngx_geostream_record_t *records, size_t n)
 
 
 /*
- * The answer is written straight into its buffer, in two passes (size,
- * then bytes): it is on every produce request's path, where a cJSON tree
- * built, printed and freed for it cost more than the rest of the answer.
+ * The answer is written straight into its buffer by the JSON writer, in
+ * two passes (size, then bytes): it is on every produce request's path,
+ * where a cJSON tree built, printed and freed for it cost more than the
+ * rest of the answer.
  */
-
-/* bytes of "s" as a JSON string, quotes included; escapes as cJSON's */
-static size_t
-ngx_geostream_json_string_size(const char *s, size_t len)
+void
+ngx_geostream_reply_json(ngx_geostream_json_writer_t *w,
+    const ngx_geostream_position_t *pos, const char *topic,
+    int32_t partition, int64_t offset, const char *error)
 {
-    size_t          size;
-    unsigned char   c;
+    const cJSON  *id;
 
-    size = 2;
+    id = pos->message_id;
 
-    while (len--) {
-        c = (unsigned char) *s++;
+    ngx_geostream_jw_object(w);
 
-        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n'
-            || c == '\r' || c == '\t')
-        {
-            size += 2;
+    ngx_geostream_jw_key(w, "name");
+    ngx_geostream_jw_string(w, pos->name, pos->name_len);
 
-        } else if (c < 0x20) {
-            size += 6;                      /* \u00XX */
+    ngx_geostream_jw_key(w, "message_id");
 
-        } else {
-            size++;
-        }
-    }
+    if (pos->message_id_text) {
+        ngx_geostream_jw_raw(w, (const unsigned char *) pos->message_id_text,
+                             pos->message_id_text_len);
 
-    return size;
-}
+    } else if (id == NULL) {
+        ngx_geostream_jw_null(w);
 
-
-static char *
-ngx_geostream_json_string_write(char *dst, const char *s, size_t len)
-{
-    unsigned char       c;
-    static const char   hex[] = "0123456789abcdef";
-
-    *dst++ = '"';
-
-    while (len--) {
-        c = (unsigned char) *s++;
-
-        switch (c) {
-        case '"':  *dst++ = '\\'; *dst++ = '"'; break;
-        case '\\': *dst++ = '\\'; *dst++ = '\\'; break;
-        case '\b': *dst++ = '\\'; *dst++ = 'b'; break;
-        case '\f': *dst++ = '\\'; *dst++ = 'f'; break;
-        case '\n': *dst++ = '\\'; *dst++ = 'n'; break;
-        case '\r': *dst++ = '\\'; *dst++ = 'r'; break;
-        case '\t': *dst++ = '\\'; *dst++ = 't'; break;
-
-        default:
-            if (c < 0x20) {
-                memcpy(dst, "\\u00", 4);
-                dst[4] = hex[c >> 4];
-                dst[5] = hex[c & 0xf];
-                dst += 6;
-
-            } else {
-                *dst++ = (char) c;
-            }
-        }
-    }
-
-    *dst++ = '"';
-
-    return dst;
-}
-
-
-/*
- * A JSON number as cJSON prints it: integers as such, others with the
- * fewest of 15 or 17 digits that read back as the same double.
- */
-static char *
-ngx_geostream_json_number_write(char *dst, double d)
-{
-    int  n;
-
-    if (!isfinite(d)) {
-        memcpy(dst, "null", 4);
-        return dst + 4;
-    }
-
-    if (d == floor(d) && fabs(d) < 1e15) {
-        n = sprintf(dst, "%lld", (long long) d);
+    } else if (cJSON_IsString(id)) {
+        ngx_geostream_jw_string(w, id->valuestring, strlen(id->valuestring));
 
     } else {
-        n = sprintf(dst, "%1.15g", d);
-
-        if (strtod(dst, NULL) != d) {
-            n = sprintf(dst, "%1.17g", d);
-        }
+        ngx_geostream_jw_double(w, id->valuedouble);
     }
 
-    return dst + n;
+    ngx_geostream_jw_key(w, "topic");
+    ngx_geostream_jw_string(w, topic, strlen(topic));
+
+    if (partition >= 0) {
+        ngx_geostream_jw_key(w, "partition");
+        ngx_geostream_jw_int(w, partition);
+        ngx_geostream_jw_key(w, "offset");
+        ngx_geostream_jw_int(w, offset);
+    }
+
+    if (error != NULL) {
+        ngx_geostream_jw_key(w, "error");
+        ngx_geostream_jw_string(w, error, strlen(error));
+    }
+
+    ngx_geostream_jw_object_end(w);
 }
 
 
-static char *
-ngx_geostream_cpy(char *dst, const char *s)
-{
-    size_t  len;
-
-    len = strlen(s);
-    memcpy(dst, s, len);
-
-    return dst + len;
-}
-
-
+/* the longest partition and offset there are: the answer's bound */
 size_t
 ngx_geostream_reply_size(const ngx_geostream_position_t *pos,
     const char *topic, const char *error)
 {
-    size_t        size;
-    const cJSON  *id;
+    ngx_geostream_json_writer_t  w;
 
-    size = sizeof("{\"name\":,\"message_id\":,\"topic\":,\"partition\":,"
-                  "\"offset\":,\"error\":}") - 1
-           + ngx_geostream_json_string_size(pos->name, pos->name_len)
-           + ngx_geostream_json_string_size(topic, strlen(topic))
-           + sizeof("-2147483648") - 1
-           + sizeof("-9223372036854775808") - 1
-           + 1;                             /* sprintf()'s NUL */
+    ngx_geostream_jw_init(&w, NULL, 0);
+    ngx_geostream_reply_json(&w, pos, topic, INT32_MAX, INT64_MIN, error);
 
-    id = pos->message_id;
-
-    if (pos->message_id_text) {
-        size += pos->message_id_text_len;
-
-    } else if (id != NULL && cJSON_IsString(id)) {
-        size += ngx_geostream_json_string_size(id->valuestring,
-                                               strlen(id->valuestring));
-
-    } else {
-        size += NGX_GEOSTREAM_NUMBER_MAX;
-    }
-
-    if (error != NULL) {
-        size += ngx_geostream_json_string_size(error, strlen(error));
-    }
-
-    return size;
+    return w.size;
 }
 
 
@@ -665,45 +583,13 @@ char *
 ngx_geostream_reply_write(char *dst, const ngx_geostream_position_t *pos,
     const char *topic, int32_t partition, int64_t offset, const char *error)
 {
-    const cJSON  *id;
+    ngx_geostream_json_writer_t  w;
 
-    id = pos->message_id;
+    ngx_geostream_jw_init(&w, (unsigned char *) dst,
+                          ngx_geostream_reply_size(pos, topic, error));
+    ngx_geostream_reply_json(&w, pos, topic, partition, offset, error);
 
-    dst = ngx_geostream_cpy(dst, "{\"name\":");
-    dst = ngx_geostream_json_string_write(dst, pos->name, pos->name_len);
-    dst = ngx_geostream_cpy(dst, ",\"message_id\":");
-
-    if (pos->message_id_text) {
-        memcpy(dst, pos->message_id_text, pos->message_id_text_len);
-        dst += pos->message_id_text_len;
-
-    } else if (id == NULL) {
-        dst = ngx_geostream_cpy(dst, "null");
-
-    } else if (cJSON_IsString(id)) {
-        dst = ngx_geostream_json_string_write(dst, id->valuestring,
-                                              strlen(id->valuestring));
-
-    } else {
-        dst = ngx_geostream_json_number_write(dst, id->valuedouble);
-    }
-
-    dst = ngx_geostream_cpy(dst, ",\"topic\":");
-    dst = ngx_geostream_json_string_write(dst, topic, strlen(topic));
-
-    if (partition >= 0) {
-        dst += sprintf(dst, ",\"partition\":%d,\"offset\":%lld",
-                       (int) partition, (long long) offset);
-    }
-
-    if (error != NULL) {
-        dst = ngx_geostream_cpy(dst, ",\"error\":");
-        dst = ngx_geostream_json_string_write(dst, error, strlen(error));
-    }
-
-    *dst++ = '}';
-
-    return dst;
+    return (char *) w.pos;
 }
 
 
@@ -780,26 +666,46 @@ done:
 }
 
 
+void
+ngx_geostream_error_write(ngx_geostream_json_writer_t *w,
+    const ngx_geostream_error_t *err)
+{
+    ngx_geostream_jw_object(w);
+    ngx_geostream_jw_key(w, "error");
+    ngx_geostream_jw_string(w, err->code, strlen(err->code));
+    ngx_geostream_jw_key(w, "detail");
+    ngx_geostream_jw_string(w, err->detail, strlen(err->detail));
+    ngx_geostream_jw_object_end(w);
+}
+
+
 char *
 ngx_geostream_error_json(const ngx_geostream_error_t *err)
 {
-    char   *json;
-    cJSON  *obj;
+    char                         *json;
+    ngx_geostream_json_writer_t   w;
 
-    obj = cJSON_CreateObject();
-    if (obj == NULL) {
+    if (err->code == NULL) {
         return NULL;
     }
 
-    json = NULL;
+    ngx_geostream_jw_init(&w, NULL, 0);
+    ngx_geostream_error_write(&w, err);
 
-    if (cJSON_AddStringToObject(obj, "error", err->code) != NULL
-        && cJSON_AddStringToObject(obj, "detail", err->detail) != NULL)
-    {
-        json = cJSON_PrintUnformatted(obj);
+    json = malloc(w.size + 1);
+    if (json == NULL) {
+        return NULL;
     }
 
-    cJSON_Delete(obj);
+    ngx_geostream_jw_init(&w, (unsigned char *) json, w.size);
+    ngx_geostream_error_write(&w, err);
+
+    if (ngx_geostream_jw_done(&w) != 0) {
+        free(json);
+        return NULL;
+    }
+
+    *w.pos = '\0';
 
     return json;
 }

@@ -17,12 +17,12 @@
 
 #include <cjson/cJSON.h>
 
+#include "ngx_geostream_json_writer.h"
+
 
 #define NGX_GEOSTREAM_NAME_MAX         256
 #define NGX_GEOSTREAM_TOPIC_MAX        249
 #define NGX_GEOSTREAM_DETAIL_MAX       192
-/* the longest JSON number ngx_geostream_reply_write() prints, "null" too */
-#define NGX_GEOSTREAM_NUMBER_MAX       32
 
 
 /* why a message was refused: a stable code and a human-readable detail */
@@ -140,7 +140,12 @@ void ngx_geostream_records_free(ngx_geostream_record_t *records, size_t n);
  * NULL.  "topic" and "error" are NUL-terminated.  The writer needs at
  * most ngx_geostream_reply_size() bytes (for any partition and offset),
  * writes no NUL, and returns the end of what it wrote.
+ * ngx_geostream_reply_json() writes the same with a JSON writer (a value
+ * of an array, say), measuring or writing.
  */
+void ngx_geostream_reply_json(ngx_geostream_json_writer_t *w,
+    const ngx_geostream_position_t *pos, const char *topic,
+    int32_t partition, int64_t offset, const char *error);
 size_t ngx_geostream_reply_size(const ngx_geostream_position_t *pos,
     const char *topic, const char *error);
 char *ngx_geostream_reply_write(char *dst,
@@ -155,7 +160,12 @@ char *ngx_geostream_reply_write(char *dst,
 char *ngx_geostream_position_event(const ngx_geostream_position_t *pos,
     const char *topic);
 
-/* {"error":"<code>","detail":"<detail>"} */
+/*
+ * {"error":"<code>","detail":"<detail>"}: with a JSON writer, or
+ * malloc()ed and NUL-terminated (NULL when out of memory).
+ */
+void ngx_geostream_error_write(ngx_geostream_json_writer_t *w,
+    const ngx_geostream_error_t *err);
 char *ngx_geostream_error_json(const ngx_geostream_error_t *err);
 
 /* Kafka's topic naming rules: 1..249 of [a-zA-Z0-9._-], not "." or ".." */

@@ -1,5 +1,5 @@
 /*
- * Unit tests of ngx_geostream_history.c (ring, cursors, since) and
+ * Unit tests of ngx_geostream_history.c (ring, since) and
  * ngx_geostream_filter.c (bbox, names).  Plain C; prints TAP for prove.
  */
 
@@ -12,99 +12,6 @@
 #include "ngx_geostream_history.h"
 #include "ngx_geostream_message.h"
 #include "tap.h"
-
-
-static int
-cursor_is(const char *s, int want_n, const int64_t *want)
-{
-    int      n, i;
-    int64_t  offsets[8];
-
-    n = ngx_geostream_cursor_parse((const unsigned char *) s, strlen(s),
-                                   offsets, 8);
-    if (n != want_n) {
-        return 0;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (offsets[i] != want[i]) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
-static void
-test_cursors(void)
-{
-    int64_t               off[8];
-
-    static const int64_t  a[] = { 1234, 998 };
-    static const int64_t  b[] = { 0, 0, 7 };
-    static const int64_t  max[] = { INT64_MAX };
-
-    ok(cursor_is("0:1234,1:998", 2, a), "a cursor parses");
-    ok(cursor_is("1:998,0:1234", 2, a), "in any order");
-    ok(cursor_is("2:7", 3, b), "unnamed partitions are at 0");
-    ok(cursor_is("", -1, NULL), "an empty cursor is malformed");
-    ok(cursor_is("0:1,", -1, NULL), "a trailing comma is malformed");
-    ok(cursor_is("0:x", -1, NULL), "a non-number is malformed");
-    ok(cursor_is("0-1", -1, NULL), "a missing colon is malformed");
-    ok(cursor_is("8:1", -1, NULL), "a partition beyond the limit is refused");
-    ok(cursor_is("0:99999999999999999999", -1, NULL),
-       "an offset that overflows is refused");
-    ok(cursor_is("0:9223372036854775807", 1, max)
-       && cursor_is("0:9223372036854775808", -1, NULL),
-       "an offset is anything within int64, INT64_MAX included");
-    ok(cursor_is("0:1,0:2", -1, NULL), "a partition named twice is refused");
-    ok(ngx_geostream_cursor_parse((const unsigned char *) "0:1\0", 4, off, 8)
-       == -1 && cursor_is("0:+1", -1, NULL)
-       && cursor_is("0: 1", -1, NULL) && cursor_is("-1:1", -1, NULL),
-       "signs, spaces and NULs are refused");
-}
-
-
-/* the longest cursor there can be is taken, a byte more is refused */
-static void
-test_cursor_bound(void)
-{
-    int       n;
-    char     *s, *p;
-    size_t    i, len;
-    int64_t  *offsets;
-
-    s = malloc(NGX_GEOSTREAM_CURSOR_LEN_MAX + 2);
-    offsets = malloc(NGX_GEOSTREAM_PARTITIONS_MAX * sizeof(int64_t));
-
-    for (p = s, i = 0; i < NGX_GEOSTREAM_PARTITIONS_MAX; i++) {
-        p += sprintf(p, "%s%zu:9223372036854775807", i ? "," : "", i);
-    }
-
-    len = p - s;
-    n = ngx_geostream_cursor_parse((const unsigned char *) s, len, offsets,
-                                   NGX_GEOSTREAM_PARTITIONS_MAX);
-    ok(len <= NGX_GEOSTREAM_CURSOR_LEN_MAX
-       && n == NGX_GEOSTREAM_PARTITIONS_MAX
-       && offsets[NGX_GEOSTREAM_PARTITIONS_MAX - 1] == INT64_MAX,
-       "a cursor of every partition at INT64_MAX is within the bound");
-
-    /* leading zeros make a cursor longer, not another one */
-    memset(s, '0', NGX_GEOSTREAM_CURSOR_LEN_MAX + 1);
-    s[1] = ':';
-    ok(ngx_geostream_cursor_parse((const unsigned char *) s,
-                                  NGX_GEOSTREAM_CURSOR_LEN_MAX, offsets,
-                                  NGX_GEOSTREAM_PARTITIONS_MAX) == 1
-       && ngx_geostream_cursor_parse((const unsigned char *) s,
-                                     NGX_GEOSTREAM_CURSOR_LEN_MAX + 1,
-                                     offsets,
-                                     NGX_GEOSTREAM_PARTITIONS_MAX) == -1,
-       "a cursor over NGX_GEOSTREAM_CURSOR_LEN_MAX bytes is refused");
-
-    free(s);
-    free(offsets);
-}
 
 
 static int
@@ -599,8 +506,6 @@ test_filters(void)
 int
 main(void)
 {
-    test_cursors();
-    test_cursor_bound();
     test_since();
     test_ring();
     test_ring_shift();
