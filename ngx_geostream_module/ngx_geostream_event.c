@@ -20,15 +20,15 @@
 /*
  * The event streams get when a partition's log no longer has the reader's
  * position: "reset" (its end is before it) or "retention" (its start is
- * after it).  Topic names are [a-zA-Z0-9._-]: nothing to escape.
+ * after it), after the "id: " line.  Topic names are [a-zA-Z0-9._-]:
+ * nothing to escape.
  */
 #define NGX_GEOSTREAM_RESET_EVENT                                             \
-    "id: %.*s\nevent: %s\ndata: {\"reason\":\"%s\",\"topic\":\"%s\","       \
+    "event: %s\ndata: {\"reason\":\"%s\",\"topic\":\"%s\","                \
     "\"partition\":%d,\"offset\":%lld,\"previous\":%lld}\n\n"
 
 
-static size_t ngx_geostream_event_cursor(ngx_geostream_reading_t *rd,
-    u_char **cursor);
+static u_char *ngx_geostream_event_id(u_char *p, ngx_geostream_event_t *ev);
 
 
 ngx_geostream_event_t *
@@ -36,11 +36,14 @@ ngx_geostream_event_alloc(ngx_geostream_event_type_e type,
     ngx_geostream_reading_t *rd, const char *name, size_t name_len,
     size_t data_len)
 {
-    size_t                  size;
+    size_t                  size, n;
     ngx_geostream_event_t  *ev;
 
-    size = sizeof(ngx_geostream_event_t) + rd->name_len + 1 + name_len
-           + data_len;
+    n = rd->partitions > 0 ? (size_t) rd->partitions : 0;
+
+    /* the offsets first, where the struct's own alignment holds for them */
+    size = sizeof(ngx_geostream_event_t) + n * sizeof(int64_t)
+           + rd->name_len + 1 + name_len + data_len;
 
     ev = malloc(size);
     if (ev == NULL) {
@@ -55,8 +58,15 @@ ngx_geostream_event_alloc(ngx_geostream_event_type_e type,
     ev->partition = -1;
     ev->offset = -1;
 
+    ev->cursor.next = (int64_t *) (ev + 1);
+    ev->cursor.n = n;
+
+    if (n) {
+        ngx_memcpy(ev->cursor.next, rd->next_offsets, n * sizeof(int64_t));
+    }
+
     ev->topic.len = rd->name_len;
-    ev->topic.data = (u_char *) (ev + 1);
+    ev->topic.data = (u_char *) (ev->cursor.next + n);
     ngx_memcpy(ev->topic.data, rd->name, rd->name_len);
     ev->topic.data[rd->name_len] = '\0';
 
@@ -84,11 +94,12 @@ ngx_geostream_event_t *
 ngx_geostream_event_message(ngx_geostream_reading_t *rd, int32_t partition,
     int64_t offset, int64_t timestamp, const u_char *payload, size_t len)
 {
-    u_char                    *id;
+    u_char                    *p;
     char                      *json;
-    size_t                     id_len, json_len;
+    size_t                     json_len, size;
     ngx_geostream_event_t     *ev;
     ngx_geostream_error_t      err;
+    ngx_geostream_cursor_t     cursor;
     ngx_geostream_position_t   pos;
 
     if (partition >= 0 && partition < rd->partitions) {
@@ -115,29 +126,27 @@ ngx_geostream_event_message(ngx_geostream_reading_t *rd, int32_t partition,
 
     json_len = ngx_strlen(json);
 
-    id_len = ngx_geostream_event_cursor(rd, &id);
-    if (id == NULL) {
-        free(json);
-        ngx_geostream_position_free(&pos);
-        return NULL;
-    }
+    cursor.next = rd->next_offsets;
+    cursor.n = rd->partitions;
+
+    /* the "id: " line, then the data lines, as sse_event_write() frames */
+    size = sizeof("id: \n") - 1 + ngx_geostream_cursor_len(&cursor)
+           + ngx_geostream_sse_event_size(NULL, 0, (u_char *) json, json_len);
 
     ev = ngx_geostream_event_alloc(NGX_GEOSTREAM_EVENT_MESSAGE, rd,
-                                   pos.name, pos.name_len,
-                                   ngx_geostream_sse_event_size(id, id_len,
-                                               (u_char *) json, json_len));
+                                   pos.name, pos.name_len, size);
     if (ev != NULL) {
         ev->partition = partition;
         ev->offset = offset;
         ev->timestamp = timestamp;
         ev->lat = pos.lat;
         ev->lon = pos.lon;
-        ngx_geostream_sse_event_write(ev->data.data, id, id_len,
-                                      (u_char *) json, json_len);
+
+        p = ngx_geostream_event_id(ev->data.data, ev);
+        ngx_geostream_sse_event_write(p, NULL, 0, (u_char *) json, json_len);
     }
 
     ngx_geostream_position_free(&pos);
-    free(id);
     free(json);
 
     return ev;
@@ -147,23 +156,21 @@ ngx_geostream_event_message(ngx_geostream_reading_t *rd, int32_t partition,
 ngx_geostream_event_t *
 ngx_geostream_event_ready(ngx_geostream_reading_t *rd)
 {
-    u_char                 *cursor;
-    size_t                  n;
-    ngx_geostream_event_t  *ev;
+    ngx_geostream_event_t   *ev;
+    ngx_geostream_cursor_t   cursor;
 
-    n = ngx_geostream_event_cursor(rd, &cursor);
-    if (cursor == NULL) {
+    cursor.next = rd->next_offsets;
+    cursor.n = rd->partitions;
+
+    ev = ngx_geostream_event_alloc(NGX_GEOSTREAM_EVENT_TOPIC_READY, rd,
+                                   NULL, 0, ngx_geostream_cursor_len(&cursor));
+    if (ev == NULL) {
         return NULL;
     }
 
-    ev = ngx_geostream_event_alloc(NGX_GEOSTREAM_EVENT_TOPIC_READY, rd,
-                                   NULL, 0, n);
-    if (ev != NULL) {
-        ngx_memcpy(ev->data.data, cursor, n);
-        ev->timestamp = (int64_t) time(NULL) * 1000;
-    }
-
-    free(cursor);
+    /* the cursor as text too, as the consumer location reads it now */
+    (void) ngx_geostream_cursor_write(ev->data.data, &ev->cursor);
+    ev->timestamp = (int64_t) time(NULL) * 1000;
 
     return ev;
 }
@@ -174,60 +181,47 @@ ngx_geostream_event_reset(ngx_geostream_reading_t *rd, int32_t partition,
     int64_t offset, int64_t was, const char *what)
 {
     int                     len;
-    u_char                 *cursor;
-    size_t                  n;
+    u_char                 *p;
+    size_t                  id_len;
     ngx_geostream_event_t  *ev;
+    ngx_geostream_cursor_t  cursor;
 
-    n = ngx_geostream_event_cursor(rd, &cursor);
-    if (cursor == NULL) {
+    cursor.next = rd->next_offsets;
+    cursor.n = rd->partitions;
+
+    /* "id: " first, as in a message's event, so that it places streams */
+    id_len = sizeof("id: \n") - 1 + ngx_geostream_cursor_len(&cursor);
+
+    len = snprintf(NULL, 0, NGX_GEOSTREAM_RESET_EVENT, what, what, rd->name,
+                   partition, (long long) offset, (long long) was);
+
+    ev = ngx_geostream_event_alloc(NGX_GEOSTREAM_EVENT_RESET, rd, NULL, 0,
+                                   id_len + len + 1);
+    if (ev == NULL) {
         return NULL;
     }
 
-    /* "id: " first, as in a message's event, so that it places streams */
-    len = snprintf(NULL, 0, NGX_GEOSTREAM_RESET_EVENT, (int) n, cursor, what,
-                   what, rd->name, partition, (long long) offset,
-                   (long long) was);
+    ev->partition = partition;
+    ev->offset = offset;
+    ev->timestamp = (int64_t) time(NULL) * 1000;
 
-    ev = ngx_geostream_event_alloc(NGX_GEOSTREAM_EVENT_RESET, rd, NULL, 0,
-                                   len + 1);
-    if (ev != NULL) {
-        ev->partition = partition;
-        ev->offset = offset;
-        ev->timestamp = (int64_t) time(NULL) * 1000;
-        ev->data.len = snprintf((char *) ev->data.data, len + 1,
-                                NGX_GEOSTREAM_RESET_EVENT, (int) n, cursor,
-                                what, what, rd->name, partition,
-                                (long long) offset, (long long) was);
-    }
+    p = ngx_geostream_event_id(ev->data.data, ev);
+    len = snprintf((char *) p, len + 1, NGX_GEOSTREAM_RESET_EVENT, what, what,
+                   rd->name, partition, (long long) offset, (long long) was);
 
-    free(cursor);
+    ev->data.len = id_len + len;
 
     return ev;
 }
 
 
-/* the topic's cursor now: every partition's next offset, "0:12,1:7" */
-static size_t
-ngx_geostream_event_cursor(ngx_geostream_reading_t *rd, u_char **cursor)
+/* the event's "id: " line: its cursor; returns where the line ends */
+static u_char *
+ngx_geostream_event_id(u_char *p, ngx_geostream_event_t *ev)
 {
-    u_char   *p, *last;
-    size_t    size;
-    int32_t   i;
+    p = ngx_cpymem(p, "id: ", sizeof("id: ") - 1);
+    p = ngx_geostream_cursor_write(p, &ev->cursor);
+    *p++ = '\n';
 
-    size = rd->partitions * (NGX_INT32_LEN + NGX_INT64_LEN + 2) + 1;
-
-    *cursor = malloc(size);
-    if (*cursor == NULL) {
-        return 0;
-    }
-
-    p = *cursor;
-    last = p + size;
-
-    for (i = 0; i < rd->partitions; i++) {
-        p = ngx_slprintf(p, last, "%s%D:%L", i ? "," : "", i,
-                         rd->next_offsets[i]);
-    }
-
-    return p - *cursor;
+    return p;
 }

@@ -16,6 +16,8 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include "ngx_geostream_cursor.h"
+
 
 typedef enum {
     NGX_GEOSTREAM_EVENT_MESSAGE = 0,
@@ -54,8 +56,8 @@ typedef struct {
 /*
  * One message of a topic as subscribers receive it: the complete SSE
  * event.  Owned by the event loop once handed over; "refs" counts who
- * still points at "data".  One allocation holds the event, its topic,
- * the entity's name and the SSE bytes.
+ * still points at "data".  One allocation holds the event, its cursor's
+ * offsets, its topic, the entity's name and the SSE bytes.
  */
 struct ngx_geostream_event_s {
     ngx_geostream_event_t      *next;
@@ -68,6 +70,12 @@ struct ngx_geostream_event_s {
     int64_t                     offset;
     int64_t                     timestamp;    /* Kafka's, ms */
 
+    /*
+     * the topic's cursor after the event (a message's "id:"); TOPIC_READY:
+     * where reading began; a replay's notice or end: the replay's position
+     */
+    ngx_geostream_cursor_t      cursor;
+
     /* what filters look at */
     ngx_str_t                   name;
     double                      lat;
@@ -78,7 +86,10 @@ struct ngx_geostream_event_s {
 };
 
 
-/* an event of "rd"'s topic with room for a name and "data_len" bytes */
+/*
+ * An event of "rd"'s topic, with "rd"'s cursor now, room for a name and
+ * "data_len" bytes
+ */
 ngx_geostream_event_t *ngx_geostream_event_alloc(
     ngx_geostream_event_type_e type, ngx_geostream_reading_t *rd,
     const char *name, size_t name_len, size_t data_len);
