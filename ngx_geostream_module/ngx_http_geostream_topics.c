@@ -543,8 +543,8 @@ ngx_http_geostream_member_kafka(ngx_http_geostream_member_t *m)
         from[p] = (p < st->ncursor) ? st->cursor[p] : 0;
     }
 
-    m->replay = ngx_geostream_replay_start(&m->topic->name, from,
-                          h->start, n,
+    m->replay = ngx_geostream_replay_start(ngx_geostream_kafka_replayer(),
+                          &m->topic->name, from, h->start, n,
                           st->mode == NGX_HTTP_GEOSTREAM_TIME ? st->since : -1,
                           st->mode == NGX_HTTP_GEOSTREAM_CURSOR
                           && !st->beginning,
