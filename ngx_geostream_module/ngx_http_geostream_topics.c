@@ -41,8 +41,6 @@ static void ngx_http_geostream_topic_keep(ngx_http_geostream_topic_t *topic,
     ngx_geostream_event_t *ev);
 static void ngx_http_geostream_event_hold(ngx_geostream_event_t **ref,
     ngx_geostream_event_t *ev);
-static void ngx_http_geostream_event_cursor(ngx_geostream_event_t *ev,
-    ngx_str_t *cursor);
 static void ngx_http_geostream_member_replay(ngx_http_geostream_member_t *m);
 static ngx_int_t ngx_http_geostream_member_kafka(
     ngx_http_geostream_member_t *m);
@@ -58,7 +56,7 @@ static ngx_int_t ngx_http_geostream_member_append(
 static u_char *ngx_http_geostream_stream_id(ngx_http_geostream_sub_t *sub,
     size_t *len);
 static void ngx_http_geostream_member_where(ngx_http_geostream_member_t *m,
-    ngx_str_t *cursor);
+    ngx_geostream_stream_part_t *part);
 
 
 /* one per worker, until the worker's state is one struct */
@@ -336,24 +334,15 @@ static void
 ngx_http_geostream_topic_begin(ngx_http_geostream_topic_t *topic,
     ngx_geostream_event_t *ev)
 {
-    int64_t    offsets[NGX_GEOSTREAM_PARTITIONS_MAX];
-    ngx_int_t  n;
-    ngx_str_t  cursor;
-
-    ngx_http_geostream_event_cursor(ev, &cursor);
-
-    n = cursor.len ? ngx_geostream_cursor_parse(cursor.data, cursor.len,
-                                        offsets, NGX_GEOSTREAM_PARTITIONS_MAX)
-                   : 0;
-
-    if (n < 0
-        || ngx_geostream_history_begin(&topic->history, offsets, n,
-                                       ev->timestamp)
+    /* a cursor has at most NGX_GEOSTREAM_PARTITIONS_MAX, as ids are read */
+    if (ev->cursor.n > NGX_GEOSTREAM_PARTITIONS_MAX
+        || ngx_geostream_history_begin(&topic->history, ev->cursor.next,
+                                       ev->cursor.n, ev->timestamp)
            != 0)
     {
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                      "geostream: bad start of topic \"%V\": \"%V\"",
-                      &topic->name, &cursor);
+                      "geostream: bad start of topic \"%V\": %uz partitions",
+                      &topic->name, ev->cursor.n);
     }
 }
 
@@ -399,35 +388,6 @@ ngx_http_geostream_event_hold(ngx_geostream_event_t **ref,
     }
 
     *ref = ev;
-}
-
-
-/* the topic's cursor as of an event: its "id:", or where reading began */
-static void
-ngx_http_geostream_event_cursor(ngx_geostream_event_t *ev, ngx_str_t *cursor)
-{
-    u_char  *p, *last;
-
-    if (ev->type == NGX_GEOSTREAM_EVENT_TOPIC_READY) {
-        *cursor = ev->data;
-        return;
-    }
-
-    p = ev->data.data;
-    last = p + ev->data.len;
-
-    if (ev->data.len < sizeof("id: ") - 1
-        || ngx_strncmp(p, "id: ", sizeof("id: ") - 1) != 0)
-    {
-        ngx_str_null(cursor);
-        return;
-    }
-
-    p += sizeof("id: ") - 1;
-
-    cursor->data = p;
-    last = ngx_strlchr(p, last, '\n');
-    cursor->len = last ? (size_t) (last - p) : 0;
 }
 
 
@@ -782,7 +742,6 @@ ngx_http_geostream_member_append(ngx_http_geostream_member_t *m,
 {
     u_char                    *line;
     size_t                     len, skip;
-    ngx_str_t                  cursor;
     ngx_http_geostream_sub_t  *sub;
 
     sub = m->sub;
@@ -792,10 +751,9 @@ ngx_http_geostream_member_append(ngx_http_geostream_member_t *m,
                                              ev->data.len, replayed);
     }
 
-    ngx_http_geostream_event_cursor(ev, &cursor);
-
-    /* the event's own "id: ...\n" */
-    skip = cursor.len ? sizeof("id: ") - 1 + cursor.len + 1 : 0;
+    /* the event's own "id: ...\n", its cursor as text */
+    len = ngx_geostream_cursor_len(&ev->cursor);
+    skip = len ? sizeof("id: ") - 1 + len + 1 : 0;
 
     ngx_http_geostream_event_hold(&m->position, ev);
     m->placed = 1;
@@ -823,7 +781,6 @@ ngx_http_geostream_stream_id(ngx_http_geostream_sub_t *sub, size_t *len)
 {
     u_char                       *line, *p;
     size_t                        n;
-    ngx_str_t                     cursor;
     ngx_uint_t                    i, nparts;
     ngx_http_geostream_member_t  *mi;
     ngx_geostream_stream_part_t   parts[NGX_HTTP_GEOSTREAM_STREAM_TOPICS];
@@ -837,14 +794,7 @@ ngx_http_geostream_stream_id(ngx_http_geostream_sub_t *sub, size_t *len)
             continue;
         }
 
-        ngx_http_geostream_member_where(mi, &cursor);
-
-        parts[nparts].topic = mi->topic->name.data;
-        parts[nparts].topic_len = mi->topic->name.len;
-        parts[nparts].cursor = NULL;
-        parts[nparts].text = cursor.data;
-        parts[nparts].text_len = cursor.len;
-        nparts++;
+        ngx_http_geostream_member_where(mi, &parts[nparts++]);
     }
 
     n = sizeof("id: ") - 1 + ngx_geostream_stream_id_len(parts, nparts) + 1;
@@ -864,16 +814,27 @@ ngx_http_geostream_stream_id(ngx_http_geostream_sub_t *sub, size_t *len)
 }
 
 
-/* a member's cursor for the stream's ids */
+/*
+ * A member's part of the stream's ids: the cursor of the last event it
+ * sent (or where its topic stood when it joined), or else the cursor it
+ * resumed from, as the client gave it.
+ */
 static void
 ngx_http_geostream_member_where(ngx_http_geostream_member_t *m,
-    ngx_str_t *cursor)
+    ngx_geostream_stream_part_t *part)
 {
+    part->topic = m->topic->name.data;
+    part->topic_len = m->topic->name.len;
+
     if (m->position) {
-        ngx_http_geostream_event_cursor(m->position, cursor);
+        part->cursor = &m->position->cursor;
+        part->text = NULL;
+        part->text_len = 0;
 
     } else {
-        *cursor = m->start.resumed;
+        part->cursor = NULL;
+        part->text = m->start.resumed.data;
+        part->text_len = m->start.resumed.len;
     }
 }
 
