@@ -66,6 +66,9 @@ static int ngx_geostream_json_object(ngx_geostream_json_t *j, int depth);
 static int ngx_geostream_json_array(ngx_geostream_json_t *j, int depth);
 static int ngx_geostream_json_string(ngx_geostream_json_t *j,
     ngx_geostream_key_t *key);
+static int ngx_geostream_json_escape(ngx_geostream_json_t *j,
+    const unsigned char **pp, int *up);
+static unsigned char *ngx_geostream_utf8_put(unsigned char *d, int u);
 static int ngx_geostream_json_number(ngx_geostream_json_t *j);
 static int ngx_geostream_json_hex(const unsigned char *p);
 static int ngx_geostream_json_key_cmp(const void *a, const void *b);
@@ -419,13 +422,125 @@ ngx_geostream_json_hex(const unsigned char *p)
 
 
 /*
+ * The escape at "*p" (a backslash) in a string: its character in "*u",
+ * surrogate pairs joined, and "*p" past it; -1 and the error when it is
+ * malformed, a NUL, or half of a surrogate pair.
+ */
+static int
+ngx_geostream_json_escape(ngx_geostream_json_t *j, const unsigned char **pp,
+    int *up)
+{
+    int                   u, lo;
+    const unsigned char  *p;
+
+    p = *pp;
+
+    if (j->last - p < 2) {
+        j->p = j->last;
+        return ngx_geostream_json_malformed(j);
+    }
+
+    switch (p[1]) {
+
+    case '"': case '\\': case '/':
+        u = p[1];
+        p += 2;
+        break;
+
+    case 'b': u = '\b'; p += 2; break;
+    case 'f': u = '\f'; p += 2; break;
+    case 'n': u = '\n'; p += 2; break;
+    case 'r': u = '\r'; p += 2; break;
+    case 't': u = '\t'; p += 2; break;
+
+    case 'u':
+        u = (j->last - p >= 6) ? ngx_geostream_json_hex(p + 2) : -1;
+
+        if (u < 0) {
+            j->p = p;
+            return ngx_geostream_json_malformed(j);
+        }
+
+        if (u == 0) {
+            return ngx_geostream_fail(j->err, "invalid_json",
+                                      "\\u0000 in a string at byte "
+                                      "%zu: no string may hold a "
+                                      "NUL", (size_t) (p - j->start));
+        }
+
+        if (u >= 0xdc00 && u <= 0xdfff) {
+            return ngx_geostream_fail(j->err, "invalid_json",
+                                      "a lone low surrogate (\\u%04x)"
+                                      " at byte %zu", u,
+                                      (size_t) (p - j->start));
+        }
+
+        if (u >= 0xd800 && u <= 0xdbff) {
+            lo = (j->last - p >= 12 && p[6] == '\\' && p[7] == 'u')
+                 ? ngx_geostream_json_hex(p + 8) : -1;
+
+            if (lo < 0xdc00 || lo > 0xdfff) {
+                return ngx_geostream_fail(j->err, "invalid_json",
+                                          "a high surrogate "
+                                          "(\\u%04x) without its low "
+                                          "one at byte %zu", u,
+                                          (size_t) (p - j->start));
+            }
+
+            u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
+            p += 6;
+        }
+
+        p += 6;
+        break;
+
+    default:
+        j->p = p;
+        return ngx_geostream_json_malformed(j);
+    }
+
+    *pp = p;
+    *up = u;
+
+    return 0;
+}
+
+
+/* the UTF-8 of the character "u" (below U+110000) at "d"; its end */
+static unsigned char *
+ngx_geostream_utf8_put(unsigned char *d, int u)
+{
+    if (u < 0x80) {
+        *d++ = (unsigned char) u;
+
+    } else if (u < 0x800) {
+        *d++ = (unsigned char) (0xc0 | (u >> 6));
+        *d++ = (unsigned char) (0x80 | (u & 0x3f));
+
+    } else if (u < 0x10000) {
+        *d++ = (unsigned char) (0xe0 | (u >> 12));
+        *d++ = (unsigned char) (0x80 | ((u >> 6) & 0x3f));
+        *d++ = (unsigned char) (0x80 | (u & 0x3f));
+
+    } else {
+        *d++ = (unsigned char) (0xf0 | (u >> 18));
+        *d++ = (unsigned char) (0x80 | ((u >> 12) & 0x3f));
+        *d++ = (unsigned char) (0x80 | ((u >> 6) & 0x3f));
+        *d++ = (unsigned char) (0x80 | (u & 0x3f));
+    }
+
+    return d;
+}
+
+
+/*
  * A string; a member name ("key" not NULL) is also decoded, into the
  * shared buffer when it has escapes, so that names compare as characters.
  */
 static int
 ngx_geostream_json_string(ngx_geostream_json_t *j, ngx_geostream_key_t *key)
 {
-    int                   u, lo;
+    int                   u;
     size_t                n;
     unsigned char        *d;
     const unsigned char  *p, *start;
@@ -433,6 +548,7 @@ ngx_geostream_json_string(ngx_geostream_json_t *j, ngx_geostream_key_t *key)
     p = j->p + 1;
     start = p;
     d = NULL;
+    u = 0;
 
     while (p < j->last && *p != '"') {
 
@@ -487,90 +603,12 @@ ngx_geostream_json_string(ngx_geostream_json_t *j, ngx_geostream_key_t *key)
             d += p - start;
         }
 
-        if (j->last - p < 2) {
-            p = j->last;
-            break;
-        }
-
-        switch (p[1]) {
-
-        case '"': case '\\': case '/':
-            u = p[1];
-            p += 2;
-            break;
-
-        case 'b': u = '\b'; p += 2; break;
-        case 'f': u = '\f'; p += 2; break;
-        case 'n': u = '\n'; p += 2; break;
-        case 'r': u = '\r'; p += 2; break;
-        case 't': u = '\t'; p += 2; break;
-
-        case 'u':
-            u = (j->last - p >= 6) ? ngx_geostream_json_hex(p + 2) : -1;
-
-            if (u < 0) {
-                j->p = p;
-                return ngx_geostream_json_malformed(j);
-            }
-
-            if (u == 0) {
-                return ngx_geostream_fail(j->err, "invalid_json",
-                                          "\\u0000 in a string at byte "
-                                          "%zu: no string may hold a "
-                                          "NUL", (size_t) (p - j->start));
-            }
-
-            if (u >= 0xdc00 && u <= 0xdfff) {
-                return ngx_geostream_fail(j->err, "invalid_json",
-                                          "a lone low surrogate (\\u%04x)"
-                                          " at byte %zu", u,
-                                          (size_t) (p - j->start));
-            }
-
-            if (u >= 0xd800 && u <= 0xdbff) {
-                lo = (j->last - p >= 12 && p[6] == '\\' && p[7] == 'u')
-                     ? ngx_geostream_json_hex(p + 8) : -1;
-
-                if (lo < 0xdc00 || lo > 0xdfff) {
-                    return ngx_geostream_fail(j->err, "invalid_json",
-                                              "a high surrogate "
-                                              "(\\u%04x) without its low "
-                                              "one at byte %zu", u,
-                                              (size_t) (p - j->start));
-                }
-
-                u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
-                p += 6;
-            }
-
-            p += 6;
-            break;
-
-        default:
-            j->p = p;
-            return ngx_geostream_json_malformed(j);
+        if (ngx_geostream_json_escape(j, &p, &u) != 0) {
+            return -1;
         }
 
         if (d) {
-            /* UTF-8 of "u" */
-            if (u < 0x80) {
-                *d++ = (unsigned char) u;
-
-            } else if (u < 0x800) {
-                *d++ = (unsigned char) (0xc0 | (u >> 6));
-                *d++ = (unsigned char) (0x80 | (u & 0x3f));
-
-            } else if (u < 0x10000) {
-                *d++ = (unsigned char) (0xe0 | (u >> 12));
-                *d++ = (unsigned char) (0x80 | ((u >> 6) & 0x3f));
-                *d++ = (unsigned char) (0x80 | (u & 0x3f));
-
-            } else {
-                *d++ = (unsigned char) (0xf0 | (u >> 18));
-                *d++ = (unsigned char) (0x80 | ((u >> 12) & 0x3f));
-                *d++ = (unsigned char) (0x80 | ((u >> 6) & 0x3f));
-                *d++ = (unsigned char) (0x80 | (u & 0x3f));
-            }
+            d = ngx_geostream_utf8_put(d, u);
         }
     }
 

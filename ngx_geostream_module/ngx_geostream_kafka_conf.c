@@ -15,9 +15,6 @@ static void ngx_geostream_kafka_consumer_error(rd_kafka_t *rk, int err,
     const char *reason, void *opaque);
 
 
-static ngx_geostream_kafka_consumers_t  ngx_geostream_kafka_consumers;
-
-
 /*
  * Defaults chosen to lose nothing that was accepted (producer) and to keep
  * a worker's memory bounded (consumer); every one of them can be
@@ -192,6 +189,9 @@ ngx_geostream_kafka_conf_set(ngx_log_t *log, rd_kafka_conf_t *conf,
         return NGX_ERROR;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_CORE, log, 0,
+                   "geostream kafka property \"%s\" = \"%s\"", name, value);
+
     return NGX_OK;
 }
 
@@ -242,15 +242,6 @@ ngx_geostream_kafka_log_error(ngx_log_t *log, rd_kafka_t *rk, int err,
 }
 
 
-void
-ngx_geostream_kafka_consumers_init(ngx_geostream_kafka_conf_t *kcf,
-    ngx_geostream_kafka_down_pt down)
-{
-    ngx_geostream_kafka_consumers.conf = kcf;
-    ngx_geostream_kafka_consumers.down = down;
-}
-
-
 /*
  * A consumer instance with the configured properties.  No group.id:
  * partitions are started directly at known offsets with the simple
@@ -258,14 +249,17 @@ ngx_geostream_kafka_consumers_init(ngx_geostream_kafka_conf_t *kcf,
  * stream; every worker reads every partition.
  */
 rd_kafka_t *
-ngx_geostream_kafka_consumer_new(ngx_log_t *log, ngx_uint_t partition_eof)
+ngx_geostream_kafka_consumer_new(ngx_geostream_kafka_conf_t *kcf,
+    ngx_geostream_kafka_client_t *client, ngx_uint_t partition_eof)
 {
     char              errstr[512];
+    ngx_log_t        *log;
     rd_kafka_t       *rk;
     rd_kafka_conf_t  *conf;
 
-    conf = ngx_geostream_kafka_conf(log, ngx_geostream_kafka_consumers.conf,
-                                    RD_KAFKA_CONSUMER, 0);
+    log = client->log;
+
+    conf = ngx_geostream_kafka_conf(log, kcf, RD_KAFKA_CONSUMER, 0);
     if (conf == NULL) {
         return NULL;
     }
@@ -281,7 +275,7 @@ ngx_geostream_kafka_consumer_new(ngx_log_t *log, ngx_uint_t partition_eof)
 
     rd_kafka_conf_set_log_cb(conf, ngx_geostream_kafka_log);
     rd_kafka_conf_set_error_cb(conf, ngx_geostream_kafka_consumer_error);
-    rd_kafka_conf_set_opaque(conf, log);
+    rd_kafka_conf_set_opaque(conf, client);
 
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
     if (rk == NULL) {
@@ -298,16 +292,19 @@ ngx_geostream_kafka_consumer_new(ngx_log_t *log, ngx_uint_t partition_eof)
 }
 
 
-/* served on the consumer's thread by its rd_kafka_poll(); "opaque": a log */
+/*
+ * Served on the consumer's thread by its rd_kafka_poll(); "opaque": its
+ * ngx_geostream_kafka_client_t
+ */
 static void
 ngx_geostream_kafka_consumer_error(rd_kafka_t *rk, int err,
     const char *reason, void *opaque)
 {
-    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN
-        && ngx_geostream_kafka_consumers.down)
-    {
-        ngx_geostream_kafka_consumers.down(rk);
+    ngx_geostream_kafka_client_t  *client = opaque;
+
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && client->down) {
+        client->down(client->data);
     }
 
-    ngx_geostream_kafka_log_error(opaque, rk, err, reason);
+    ngx_geostream_kafka_log_error(client->log, rk, err, reason);
 }

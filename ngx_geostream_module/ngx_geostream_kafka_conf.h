@@ -38,14 +38,18 @@ typedef struct {
  * that all its brokers are down (the reader then checks, once they are
  * back, whether Kafka came back empty).
  */
-typedef void (*ngx_geostream_kafka_down_pt)(struct rd_kafka_s *rk);
+typedef void (*ngx_geostream_kafka_down_pt)(void *data);
 
 
-/* what the worker's consumer handles are made with, once the worker runs */
+/*
+ * What a consumer handle's callbacks need, in its owner's memory for the
+ * handle's life: librdkafka hands it to them as the handle's opaque.
+ */
 typedef struct {
-    ngx_geostream_kafka_conf_t   *conf;
-    ngx_geostream_kafka_down_pt   down;
-} ngx_geostream_kafka_consumers_t;
+    ngx_log_t                    *log;
+    ngx_geostream_kafka_down_pt   down;         /* NULL: not wanted */
+    void                         *data;
+} ngx_geostream_kafka_client_t;
 
 
 /* checks every configured librdkafka property; for "nginx -t" */
@@ -69,16 +73,14 @@ void ngx_geostream_kafka_log(const struct rd_kafka_s *rk, int level,
 void ngx_geostream_kafka_log_error(ngx_log_t *log, struct rd_kafka_s *rk,
     int err, const char *reason);
 
-/* before the worker's first consumer handle */
-void ngx_geostream_kafka_consumers_init(ngx_geostream_kafka_conf_t *kcf,
-    ngx_geostream_kafka_down_pt down);
-
 /*
- * A consumer handle with the configured properties, logging to "log"
- * (for a thread: ngx_cycle->log); "partition_eof": librdkafka tells when
- * a partition's end is reached.
+ * A consumer handle with the configured properties; its callbacks log to
+ * client->log (for a thread: ngx_cycle->log) and tell client->down when
+ * its brokers are all down; "partition_eof": librdkafka tells when a
+ * partition's end is reached.
  */
-struct rd_kafka_s *ngx_geostream_kafka_consumer_new(ngx_log_t *log,
+struct rd_kafka_s *ngx_geostream_kafka_consumer_new(
+    ngx_geostream_kafka_conf_t *kcf, ngx_geostream_kafka_client_t *client,
     ngx_uint_t partition_eof);
 
 

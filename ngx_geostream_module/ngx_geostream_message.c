@@ -24,6 +24,12 @@ static int ngx_geostream_range(double v, const char *what, double min,
 static int ngx_geostream_record_fail(ngx_geostream_error_t *err, size_t i);
 static int ngx_geostream_ndjson_line(const unsigned char **p,
     const unsigned char *last, const unsigned char **line, size_t *len);
+static int ngx_geostream_ndjson_parse(ngx_geostream_record_t **records,
+    size_t *n, const unsigned char *data, size_t len,
+    ngx_geostream_error_t *err);
+static int ngx_geostream_array_parse(ngx_geostream_record_t **records,
+    size_t *n, int *batch, const unsigned char *data, size_t len,
+    ngx_geostream_error_t *err);
 static int ngx_geostream_is_member(const char *key, const char **keys);
 
 
@@ -383,60 +389,15 @@ ngx_geostream_records_parse(ngx_geostream_record_t **records, size_t *n,
     int *batch, const unsigned char *data, size_t len, int ndjson,
     ngx_geostream_error_t *err)
 {
-    size_t                   i, count, line_len;
-    cJSON                   *array;
     const char              *end;
-    const unsigned char     *p, *line, *last;
     ngx_geostream_record_t  *recs;
 
     *records = NULL;
     *n = 0;
     *batch = ndjson;
 
-    last = data + len;
-    recs = NULL;
-    count = 0;
-
     if (ndjson) {
-        /* first count the records, then parse each line in place */
-        for (p = data; ngx_geostream_ndjson_line(&p, last, &line, &line_len);
-             count++)
-        {
-            /* void */
-        }
-
-        if (count == 0) {
-            return ngx_geostream_fail(err, "invalid_json",
-                                      "the batch has no records");
-        }
-
-        recs = calloc(count, sizeof(ngx_geostream_record_t));
-        if (recs == NULL) {
-            return ngx_geostream_fail(err, "internal_error", "out of memory");
-        }
-
-        for (i = 0, p = data;
-             ngx_geostream_ndjson_line(&p, last, &line, &line_len);
-             i++)
-        {
-            if (ngx_geostream_position_scan(&recs[i].pos, line, line_len)
-                != 0
-                && ngx_geostream_position_parse(&recs[i].pos, line,
-                                                line_len, err)
-                   != 0)
-            {
-                ngx_geostream_records_free(recs, i);
-                return ngx_geostream_record_fail(err, i);
-            }
-
-            recs[i].value = line;
-            recs[i].value_len = line_len;
-        }
-
-        *records = recs;
-        *n = count;
-
-        return 0;
+        return ngx_geostream_ndjson_parse(records, n, data, len, err);
     }
 
     recs = calloc(1, sizeof(ngx_geostream_record_t));
@@ -466,16 +427,89 @@ ngx_geostream_records_parse(ngx_geostream_record_t **records, size_t *n,
         return -1;
     }
 
-    end = (const char *) data;
-    end = ngx_geostream_json_end(end, (const char *) last);
+    end = ngx_geostream_json_end((const char *) data,
+                                 (const char *) data + len);
 
-    if (end == (const char *) last || *end != '[') {
+    if (end == (const char *) data + len || *end != '[') {
         return -1;
     }
 
+    return ngx_geostream_array_parse(records, n, batch, data, len, err);
+}
+
+
+/* an NDJSON body: first count the records, then parse each line in place */
+static int
+ngx_geostream_ndjson_parse(ngx_geostream_record_t **records, size_t *n,
+    const unsigned char *data, size_t len, ngx_geostream_error_t *err)
+{
+    size_t                   i, count, line_len;
+    const unsigned char     *p, *line, *last;
+    ngx_geostream_record_t  *recs;
+
+    last = data + len;
+    count = 0;
+
+    for (p = data; ngx_geostream_ndjson_line(&p, last, &line, &line_len);
+         count++)
+    {
+        /* void */
+    }
+
+    if (count == 0) {
+        return ngx_geostream_fail(err, "invalid_json",
+                                  "the batch has no records");
+    }
+
+    recs = calloc(count, sizeof(ngx_geostream_record_t));
+    if (recs == NULL) {
+        return ngx_geostream_fail(err, "internal_error", "out of memory");
+    }
+
+    for (i = 0, p = data;
+         ngx_geostream_ndjson_line(&p, last, &line, &line_len);
+         i++)
+    {
+        if (ngx_geostream_position_scan(&recs[i].pos, line, line_len) != 0
+            && ngx_geostream_position_parse(&recs[i].pos, line, line_len,
+                                            err)
+               != 0)
+        {
+            ngx_geostream_records_free(recs, i);
+            return ngx_geostream_record_fail(err, i);
+        }
+
+        recs[i].value = line;
+        recs[i].value_len = line_len;
+    }
+
+    *records = recs;
+    *n = count;
+
+    return 0;
+}
+
+
+/*
+ * A body that starts as a JSON array and passed the strict check: a
+ * batch, each element a record.  "err" already says what is wrong with
+ * it as a single value, if it is not an array after all.
+ */
+static int
+ngx_geostream_array_parse(ngx_geostream_record_t **records, size_t *n,
+    int *batch, const unsigned char *data, size_t len,
+    ngx_geostream_error_t *err)
+{
+    size_t                   i, count;
+    cJSON                   *array;
+    const char              *end;
+    const unsigned char     *p, *line, *last;
+    ngx_geostream_record_t  *recs;
+
+    last = data + len;
+
     array = cJSON_ParseWithLengthOpts((const char *) data, len, &end, 0);
 
-    /* "err" already says what is wrong with it as a single value */
     if (array == NULL || !cJSON_IsArray(array)
         || ngx_geostream_json_end(end, (const char *) last)
            != (const char *) last)
@@ -608,7 +642,11 @@ ngx_geostream_reply_json(ngx_geostream_json_writer_t *w,
 }
 
 
-/* the longest partition and offset there are: the answer's bound */
+/*
+ * The answer without partition and offset, measured, and room for the
+ * longest partition and offset there are (the two members are measured
+ * here, not written, so that the bound costs less than the answer).
+ */
 size_t
 ngx_geostream_reply_size(const ngx_geostream_position_t *pos,
     const char *topic, const char *error)
@@ -616,9 +654,10 @@ ngx_geostream_reply_size(const ngx_geostream_position_t *pos,
     ngx_geostream_json_writer_t  w;
 
     ngx_geostream_jw_init(&w, NULL, 0);
-    ngx_geostream_reply_json(&w, pos, topic, INT32_MAX, INT64_MIN, error);
+    ngx_geostream_reply_json(&w, pos, topic, -1, 0, error);
 
-    return w.size;
+    return w.size + sizeof(",\"partition\":2147483647"
+                           ",\"offset\":-9223372036854775808") - 1;
 }
 
 

@@ -11,10 +11,11 @@
 #include <cjson/cJSON.h>
 
 #include "ngx_geostream_producer.h"
-#include "ngx_geostream_kafka.h"          /* the pipe helpers, for now */
+#include "ngx_geostream_bridge.h"
 
 
 #define NGX_GEOSTREAM_POLL_INTERVAL      1000    /* ms, safety net */
+#define NGX_GEOSTREAM_HOLD_INTERVAL      200     /* ms, a stopping worker */
 
 
 /*
@@ -47,12 +48,13 @@ static void ngx_geostream_producer_log_failures(ngx_geostream_producers_t *pr,
 static int ngx_geostream_producer_purge(ngx_geostream_producers_t *pr);
 static void ngx_geostream_producer_topics_stop(ngx_geostream_producers_t *pr);
 static void ngx_geostream_producer_topics_free(ngx_geostream_producers_t *pr);
+static void ngx_geostream_producer_hold(ngx_event_t *ev);
+static ngx_int_t ngx_geostream_producer_stopping(
+    ngx_geostream_producers_t *pr);
 static void ngx_geostream_producer_notified(ngx_event_t *ev);
 static void ngx_geostream_producer_poll(ngx_geostream_producers_t *pr);
 static void ngx_geostream_producer_poll_timer(ngx_event_t *ev);
 
-
-static ngx_geostream_producers_t  ngx_geostream_producers;
 
 #if (NGX_DEBUG)
 static const char  *ngx_geostream_producer_names[] = { "prompt", "batching" };
@@ -61,7 +63,8 @@ static const char  *ngx_geostream_producer_names[] = { "prompt", "batching" };
 
 ngx_int_t
 ngx_geostream_producer_init(ngx_geostream_producers_t *pr, ngx_cycle_t *cycle,
-    ngx_geostream_kafka_conf_t *kcf, ngx_geostream_delivered_pt delivered)
+    ngx_geostream_kafka_conf_t *kcf, ngx_geostream_stats_t *stats,
+    ngx_geostream_delivered_pt delivered)
 {
     ngx_uint_t         i;
     rd_kafka_queue_t  *main_queue;
@@ -69,6 +72,7 @@ ngx_geostream_producer_init(ngx_geostream_producers_t *pr, ngx_cycle_t *cycle,
     ngx_memzero(pr, sizeof(ngx_geostream_producers_t));
     pr->conf = kcf;
     pr->log = cycle->log;
+    pr->stats = stats;
     pr->delivered = delivered;
     pr->notify_write = NGX_INVALID_FILE;
 
@@ -231,7 +235,60 @@ ngx_geostream_producer_exit(ngx_geostream_producers_t *pr,
 }
 
 
-ngx_int_t
+void
+ngx_geostream_producer_wait(ngx_geostream_producers_t *pr)
+{
+    if (pr->waiting++ == 0) {
+        pr->hold.data = pr;
+        ngx_geostream_producer_hold(&pr->hold);
+    }
+}
+
+
+void
+ngx_geostream_producer_waited(ngx_geostream_producers_t *pr)
+{
+    pr->waiting--;
+}
+
+
+/*
+ * Keeps a gracefully stopping worker (reload) alive while requests wait
+ * for their delivery reports, so that they get their answers; nginx exits
+ * a worker once only cancelable timers are left.  Not for longer than
+ * geostream_kafka_flush_timeout, though: with Kafka away the reports would
+ * come only as messages expire, so then what is still undelivered is given
+ * up, and its reports answer the waiting requests.
+ */
+static void
+ngx_geostream_producer_hold(ngx_event_t *ev)
+{
+    ngx_geostream_producers_t  *pr;
+
+    pr = ev->data;
+
+    if (pr->waiting && ngx_exiting) {
+        (void) ngx_geostream_producer_stopping(pr);
+    }
+
+    if (pr->waiting == 0) {
+        return;
+    }
+
+    ev->handler = ngx_geostream_producer_hold;
+    ev->log = ngx_cycle->log;
+    ev->cancelable = 0;
+
+    ngx_add_timer(ev, NGX_GEOSTREAM_HOLD_INTERVAL);
+}
+
+
+/*
+ * Called while a stopping worker waits for delivery reports: the first
+ * call starts geostream_kafka_flush_timeout, and once it is over what is
+ * still undelivered is given up (NGX_OK; NGX_AGAIN before).
+ */
+static ngx_int_t
 ngx_geostream_producer_stopping(ngx_geostream_producers_t *pr)
 {
     int  left;
@@ -483,8 +540,8 @@ ngx_geostream_producer_produce(ngx_geostream_producers_t *pr,
         return err;
     }
 
-    ngx_geostream_stats_add(produced[which], 1);
-    ngx_geostream_stats_add(in_flight, 1);
+    ngx_geostream_stats_add(pr->stats, produced[which], 1);
+    ngx_geostream_stats_add(pr->stats, in_flight, 1);
 
     return RD_KAFKA_RESP_ERR_NO_ERROR;
 }
@@ -565,19 +622,20 @@ static void
 ngx_geostream_producer_delivered(rd_kafka_t *rk,
     const rd_kafka_message_t *msg, void *opaque)
 {
-    ngx_geostream_producers_t *pr = opaque;
-
     ngx_geostream_delivery_t        *d;
+    ngx_geostream_producers_t       *pr;
     ngx_geostream_producer_topic_t  *t;
 
-    ngx_geostream_stats_add(in_flight, -1);
+    pr = opaque;
+
+    ngx_geostream_stats_add(pr->stats, in_flight, -1);
 
     if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        ngx_geostream_stats_add(delivered, 1);
+        ngx_geostream_stats_add(pr->stats, delivered, 1);
         ngx_geostream_producer_set_up(pr, rk);
 
     } else {
-        ngx_geostream_stats_add(failed, 1);
+        ngx_geostream_stats_add(pr->stats, failed, 1);
         ngx_geostream_producer_count_failure(pr,
                                              rd_kafka_topic_name(msg->rkt),
                                              msg->err);
@@ -867,35 +925,7 @@ ngx_geostream_producer_status(ngx_geostream_producers_t *pr,
                               &size)
             == RD_KAFKA_CONF_OK)
         {
-            st->linger_ms[i] = (ngx_int_t) strtod(value, NULL);
+            st->linger_ms[i] = strtod(value, NULL);
         }
     }
-}
-
-
-ngx_geostream_producers_t *
-ngx_geostream_worker_producers(void)
-{
-    return &ngx_geostream_producers;
-}
-
-
-rd_kafka_t *
-ngx_geostream_kafka_producer(ngx_uint_t which)
-{
-    return ngx_geostream_producers.rk[which];
-}
-
-
-int
-ngx_geostream_kafka_queued(void)
-{
-    return (int) ngx_geostream_producer_queued(&ngx_geostream_producers);
-}
-
-
-ngx_uint_t
-ngx_geostream_kafka_unavailable(void)
-{
-    return ngx_geostream_producer_unavailable(&ngx_geostream_producers);
 }

@@ -94,6 +94,7 @@ typedef struct {
 struct ngx_geostream_producers_s {
     ngx_geostream_kafka_conf_t *conf;           /* NULL: not started */
     ngx_log_t                  *log;
+    ngx_geostream_stats_t      *stats;
     ngx_geostream_delivered_pt  delivered;
 
     struct rd_kafka_s          *rk[NGX_GEOSTREAM_PRODUCERS];
@@ -116,6 +117,10 @@ struct ngx_geostream_producers_s {
     /* a stopping worker gives up on what Kafka has not taken by then */
     ngx_msec_t                  stop_deadline;  /* 0: not set */
 
+    /* requests waiting for reports; they hold a stopping worker */
+    ngx_uint_t                  waiting;
+    ngx_event_t                 hold;
+
     ngx_geostream_failures_t    failures[NGX_GEOSTREAM_FAILURE_KINDS];
     ngx_uint_t                  nfailures;
     ngx_uint_t                  failures_other; /* past the kinds above */
@@ -132,7 +137,7 @@ typedef struct {
     ngx_uint_t                  batching;      /* the route batches now */
     ngx_uint_t                  kafka_unavailable;
     ngx_int_t                   queued;
-    ngx_int_t                   linger_ms[NGX_GEOSTREAM_PRODUCERS]; /* -1 */
+    double                      linger_ms[NGX_GEOSTREAM_PRODUCERS]; /* <0 */
 } ngx_geostream_producer_status_t;
 
 
@@ -156,7 +161,7 @@ typedef enum {
  */
 ngx_int_t ngx_geostream_producer_init(ngx_geostream_producers_t *pr,
     ngx_cycle_t *cycle, ngx_geostream_kafka_conf_t *kcf,
-    ngx_geostream_delivered_pt delivered);
+    ngx_geostream_stats_t *stats, ngx_geostream_delivered_pt delivered);
 
 /*
  * The exiting worker's deadline for all it waits for on its way out:
@@ -174,11 +179,13 @@ void ngx_geostream_producer_exit(ngx_geostream_producers_t *pr,
     ngx_msec_t deadline);
 
 /*
- * Called while a stopping worker waits for delivery reports: the first
- * call starts geostream_kafka_flush_timeout, and once it is over what is
- * still undelivered is given up (NGX_OK; NGX_AGAIN before).
+ * A request waits for its delivery reports (wait), or has them all
+ * (waited).  While requests wait, a stopping worker stays, for
+ * geostream_kafka_flush_timeout at most: then what is still undelivered
+ * is given up, and its reports answer the requests.
  */
-ngx_int_t ngx_geostream_producer_stopping(ngx_geostream_producers_t *pr);
+void ngx_geostream_producer_wait(ngx_geostream_producers_t *pr);
+void ngx_geostream_producer_waited(ngx_geostream_producers_t *pr);
 
 /*
  * The topic with a handle of each producer the worker has; NULL on
@@ -211,18 +218,6 @@ ngx_int_t ngx_geostream_producer_queued(ngx_geostream_producers_t *pr);
 
 void ngx_geostream_producer_status(ngx_geostream_producers_t *pr,
     ngx_geostream_producer_status_t *st);
-
-/* the worker's producers, until the worker's state (worker.c) holds them */
-ngx_geostream_producers_t *ngx_geostream_worker_producers(void);
-
-
-/*
- * The old accessors of ngx_geostream_kafka.h, for the status location
- * until it uses ngx_geostream_producer_status().
- */
-struct rd_kafka_s *ngx_geostream_kafka_producer(ngx_uint_t which);
-int ngx_geostream_kafka_queued(void);
-ngx_uint_t ngx_geostream_kafka_unavailable(void);
 
 
 #endif /* _NGX_GEOSTREAM_PRODUCER_H_INCLUDED_ */

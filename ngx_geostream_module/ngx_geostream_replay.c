@@ -1,15 +1,6 @@
 /*
- * Replays from Kafka: the past of a topic that a worker's history ring no
- * longer holds, for the subscribers that ask for it (a cursor from before
- * the ring, or since= further back).
- *
- * One replay thread per worker, started on first use, with a consumer
- * instance of its own, runs the replays one after the other; it never
- * opens a consumer per client.  Each replayed message becomes an event
- * for that replay's owner alone, handed to the event loop like the live
- * ones; a REPLAY_DONE event ends it, and the owner then continues from
- * the history ring and the live feed.  Nothing here touches nginx
- * objects.
+ * The replay thread and its replays.  See ngx_geostream_replay.h.
+ * Nothing on the thread touches nginx objects but ngx_cycle->log.
  */
 
 #include <ngx_config.h>
@@ -17,7 +8,7 @@
 
 #include <pthread.h>
 
-#include "ngx_geostream_kafka.h"
+#include "ngx_geostream_replay.h"
 
 
 #define NGX_GEOSTREAM_REPLAY_WAIT       200      /* ms, per batch */
@@ -36,73 +27,54 @@
     "resumes with the oldest it has\"}\n\n"
 
 
-typedef struct {
-    rd_kafka_t               *rk;
-    rd_kafka_queue_t         *queue;
-    pthread_t                 thread;
-    pthread_mutex_t           mutex;
-    pthread_cond_t            cond;
-
-    /* under mutex */
-    ngx_geostream_replay_t   *jobs;
-    ngx_geostream_replay_t  **jobs_tail;
-    ngx_uint_t                stop;
-} ngx_geostream_replayer_t;
-
-
+static ngx_int_t ngx_geostream_replayer_start(ngx_geostream_replayer_t *rs);
+static void ngx_geostream_replayer_free(ngx_geostream_replayer_t *rs);
 static void *ngx_geostream_replay_thread(void *data);
+static ngx_geostream_replay_t *ngx_geostream_replay_next(
+    ngx_geostream_replayer_t *rs);
 static ngx_int_t ngx_geostream_replay_run(ngx_geostream_replayer_t *rs,
     ngx_geostream_replay_t *rp);
+static ngx_uint_t ngx_geostream_replay_begin(ngx_geostream_replayer_t *rs,
+    ngx_geostream_replay_t *rp, rd_kafka_topic_t *rkt, u_char *started,
+    ngx_int_t *rc);
+static void ngx_geostream_replay_batch(ngx_geostream_replayer_t *rs,
+    ngx_geostream_replay_t *rp, rd_kafka_topic_t *rkt, u_char *started,
+    ngx_uint_t *active);
+static ngx_geostream_event_t *ngx_geostream_replay_message(
+    ngx_geostream_replayer_t *rs, ngx_geostream_replay_t *rp,
+    rd_kafka_message_t *msg, u_char *started, ngx_uint_t *stop);
 static ngx_int_t ngx_geostream_replay_times(ngx_geostream_replayer_t *rs,
     ngx_geostream_replay_t *rp);
-static void ngx_geostream_replay_emit(ngx_geostream_replay_t *rp,
-    ngx_geostream_event_type_e type, const char *data, size_t len);
+static void ngx_geostream_replay_emit(ngx_geostream_replayer_t *rs,
+    ngx_geostream_replay_t *rp, ngx_geostream_event_type_e type,
+    const char *data, size_t len);
 
 
-static ngx_geostream_replayer_t  *ngx_geostream_replayer;
+void
+ngx_geostream_replayer_init(ngx_geostream_replayer_t *rs, ngx_cycle_t *cycle,
+    ngx_geostream_kafka_conf_t *kcf, ngx_geostream_stats_t *stats,
+    ngx_geostream_bridge_handler_pt handler, void *data)
+{
+    ngx_memzero(rs, sizeof(ngx_geostream_replayer_t));
+
+    rs->cycle = cycle;
+    rs->conf = kcf;
+    rs->stats = stats;
+    rs->handler = handler;
+    rs->data = data;
+    rs->jobs_tail = &rs->jobs;
+}
 
 
 ngx_geostream_replay_t *
-ngx_geostream_replay_start(ngx_str_t *topic, const int64_t *from,
-    const int64_t *to, size_t n, int64_t since, ngx_uint_t notify_retention,
-    void *owner)
+ngx_geostream_replay_start(ngx_geostream_replayer_t *rs, ngx_str_t *topic,
+    const int64_t *from, const int64_t *to, size_t n, int64_t since,
+    ngx_uint_t notify_retention, void *owner)
 {
-    ngx_geostream_replay_t    *rp;
-    ngx_geostream_replayer_t  *rs;
+    ngx_geostream_replay_t  *rp;
 
-    rs = ngx_geostream_replayer;
-
-    if (rs == NULL) {
-        rs = ngx_calloc(sizeof(ngx_geostream_replayer_t), ngx_cycle->log);
-        if (rs == NULL) {
-            return NULL;
-        }
-
-        rs->jobs_tail = &rs->jobs;
-
-        rs->rk = ngx_geostream_kafka_consumer_new(ngx_cycle->log, 1);
-        if (rs->rk == NULL) {
-            ngx_free(rs);
-            return NULL;
-        }
-
-        rs->queue = rd_kafka_queue_new(rs->rk);
-
-        if (pthread_mutex_init(&rs->mutex, NULL) != 0
-            || pthread_cond_init(&rs->cond, NULL) != 0
-            || pthread_create(&rs->thread, NULL, ngx_geostream_replay_thread,
-                              rs)
-               != 0)
-        {
-            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                          "geostream: cannot start the replay thread");
-            rd_kafka_queue_destroy(rs->queue);
-            rd_kafka_destroy(rs->rk);
-            ngx_free(rs);
-            return NULL;
-        }
-
-        ngx_geostream_replayer = rs;
+    if (!rs->running && ngx_geostream_replayer_start(rs) != NGX_OK) {
+        return NULL;
     }
 
     rp = ngx_calloc(sizeof(ngx_geostream_replay_t) + topic->len + 1
@@ -129,6 +101,10 @@ ngx_geostream_replay_start(ngx_str_t *topic, const int64_t *from,
         ngx_memcpy(rp->to, to, n * sizeof(int64_t));
     }
 
+    ngx_log_debug4(NGX_LOG_DEBUG_CORE, ngx_cycle->log, 0,
+                   "geostream replay: \"%V\", %uz partitions, since %L, "
+                   "owner %p", topic, n, since, owner);
+
     pthread_mutex_lock(&rs->mutex);
     *rs->jobs_tail = rp;
     rs->jobs_tail = &rp->next;
@@ -136,6 +112,58 @@ ngx_geostream_replay_start(ngx_str_t *topic, const int64_t *from,
     pthread_mutex_unlock(&rs->mutex);
 
     return rp;
+}
+
+
+static ngx_int_t
+ngx_geostream_replayer_start(ngx_geostream_replayer_t *rs)
+{
+    rs->jobs = NULL;
+    rs->jobs_tail = &rs->jobs;
+    rs->stop = 0;
+
+    rs->client.log = ngx_cycle->log;
+
+    rs->rk = ngx_geostream_kafka_consumer_new(rs->conf, &rs->client, 1);
+    if (rs->rk == NULL) {
+        return NGX_ERROR;
+    }
+
+    rs->queue = rd_kafka_queue_new(rs->rk);
+
+    if (ngx_geostream_bridge_init(&rs->bridge, rs->cycle, "replay",
+                                  rs->handler, rs->data)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    if (pthread_mutex_init(&rs->mutex, NULL) != 0
+        || pthread_cond_init(&rs->cond, NULL) != 0
+        || pthread_create(&rs->thread, NULL, ngx_geostream_replay_thread, rs)
+           != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "geostream: cannot start the replay thread");
+        ngx_geostream_bridge_close(&rs->bridge);
+        goto failed;
+    }
+
+    rs->running = 1;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_CORE, ngx_cycle->log, 0,
+                   "geostream replay: thread started");
+
+    return NGX_OK;
+
+failed:
+
+    rd_kafka_queue_destroy(rs->queue);
+    rd_kafka_destroy(rs->rk);
+    rs->queue = NULL;
+    rs->rk = NULL;
+
+    return NGX_ERROR;
 }
 
 
@@ -147,14 +175,9 @@ ngx_geostream_replay_free(ngx_geostream_replay_t *rp)
 
 
 void
-ngx_geostream_replay_stop(ngx_msec_t deadline)
+ngx_geostream_replay_stop(ngx_geostream_replayer_t *rs, ngx_msec_t deadline)
 {
-    ngx_geostream_replay_t    *rp, *next;
-    ngx_geostream_replayer_t  *rs;
-
-    rs = ngx_geostream_replayer;
-
-    if (rs == NULL) {
+    if (!rs->running) {
         return;
     }
 
@@ -165,26 +188,46 @@ ngx_geostream_replay_stop(ngx_msec_t deadline)
 
     rd_kafka_queue_yield(rs->queue);
 
+    rs->running = 0;
+
     if (ngx_geostream_thread_join(rs->thread, deadline) != NGX_OK) {
         /* what the thread uses stays: the process is on its way out */
-        ngx_geostream_replayer = NULL;
         return;
     }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_CORE, ngx_cycle->log, 0,
+                   "geostream replay: thread stopped");
+
+    ngx_geostream_replayer_free(rs);
+}
+
+
+/* what the replayer holds, once its thread has ended */
+static void
+ngx_geostream_replayer_free(ngx_geostream_replayer_t *rs)
+{
+    ngx_geostream_replay_t  *rp, *next;
 
     for (rp = rs->jobs; rp; rp = next) {
         next = rp->next;
         ngx_free(rp);
     }
 
+    rs->jobs = NULL;
+    rs->jobs_tail = &rs->jobs;
+
     rd_kafka_queue_destroy(rs->queue);
     rd_kafka_destroy(rs->rk);
+    rs->queue = NULL;
+    rs->rk = NULL;
+
+    ngx_geostream_bridge_close(&rs->bridge);
     pthread_cond_destroy(&rs->cond);
     pthread_mutex_destroy(&rs->mutex);
-
-    ngx_free(rs);
-    ngx_geostream_replayer = NULL;
 }
 
+
+/* the thread: nothing below touches nginx objects */
 
 static void *
 ngx_geostream_replay_thread(void *data)
@@ -194,59 +237,70 @@ ngx_geostream_replay_thread(void *data)
     ngx_geostream_replay_t  *rp;
 
     for ( ;; ) {
-        pthread_mutex_lock(&rs->mutex);
+        rp = ngx_geostream_replay_next(rs);
 
-        while (rs->jobs == NULL && !rs->stop) {
-            pthread_cond_wait(&rs->cond, &rs->mutex);
-        }
-
-        if (rs->stop) {
-            pthread_mutex_unlock(&rs->mutex);
+        if (rp == NULL) {
             return NULL;
         }
 
-        rp = rs->jobs;
-        rs->jobs = rp->next;
-
-        if (rs->jobs == NULL) {
-            rs->jobs_tail = &rs->jobs;
-        }
-
-        pthread_mutex_unlock(&rs->mutex);
-
-        rp->next = NULL;
-
         /* a replay that fell short is not passed off as complete */
         if (ngx_geostream_replay_run(rs, rp) != NGX_OK) {
-            ngx_geostream_replay_emit(rp, NGX_GEOSTREAM_EVENT_REPLAY_NOTICE,
+            ngx_geostream_replay_emit(rs, rp,
+                                  NGX_GEOSTREAM_EVENT_REPLAY_NOTICE,
                                   NGX_GEOSTREAM_INCOMPLETE_NOTICE,
                                   sizeof(NGX_GEOSTREAM_INCOMPLETE_NOTICE) - 1);
         }
 
         /* after this, the event loop owns "rp" */
-        ngx_geostream_replay_emit(rp, NGX_GEOSTREAM_EVENT_REPLAY_DONE,
+        ngx_geostream_replay_emit(rs, rp, NGX_GEOSTREAM_EVENT_REPLAY_DONE,
                                   NULL, 0);
     }
 }
 
 
+/* waits for the next replay; NULL: the thread is to stop */
+static ngx_geostream_replay_t *
+ngx_geostream_replay_next(ngx_geostream_replayer_t *rs)
+{
+    ngx_geostream_replay_t  *rp;
+
+    pthread_mutex_lock(&rs->mutex);
+
+    while (rs->jobs == NULL && !rs->stop) {
+        pthread_cond_wait(&rs->cond, &rs->mutex);
+    }
+
+    if (rs->stop) {
+        pthread_mutex_unlock(&rs->mutex);
+        return NULL;
+    }
+
+    rp = rs->jobs;
+    rs->jobs = rp->next;
+
+    if (rs->jobs == NULL) {
+        rs->jobs_tail = &rs->jobs;
+    }
+
+    pthread_mutex_unlock(&rs->mutex);
+
+    rp->next = NULL;
+
+    return rp;
+}
+
+
+/* one replay, start to end: NGX_ERROR when it fell short */
 static ngx_int_t
 ngx_geostream_replay_run(ngx_geostream_replayer_t *rs,
     ngx_geostream_replay_t *rp)
 {
-    time_t                   deadline;
-    int32_t                  p;
-    ngx_int_t                rc;
-    int64_t                  low, high, *from, *to;
-    ssize_t                  i, n;
-    ngx_uint_t               active, retention, stop;
-    unsigned char           *started;
-    rd_kafka_topic_t        *rkt;
-    rd_kafka_message_t      *msgs[NGX_GEOSTREAM_REPLAY_BATCH], *msg;
-    ngx_geostream_event_t   *ev, *batch, **tail;
-
-    from = rp->rd.next_offsets;
-    to = rp->to;
+    time_t             deadline;
+    int32_t            p;
+    ngx_int_t          rc;
+    ngx_uint_t         active, stop;
+    u_char            *started;
+    rd_kafka_topic_t  *rkt;
 
     if (rp->since >= 0 && ngx_geostream_replay_times(rs, rp) != NGX_OK) {
         return NGX_ERROR;
@@ -263,108 +317,14 @@ ngx_geostream_replay_run(ngx_geostream_replayer_t *rs,
         return NGX_ERROR;
     }
 
-    active = 0;
-    retention = 0;
     rc = NGX_OK;
 
-    for (p = 0; p < rp->rd.partitions; p++) {
-        if (from[p] >= to[p]) {
-            continue;
-        }
-
-        if (rd_kafka_query_watermark_offsets(rs->rk, rp->rd.name, p, &low,
-                                             &high,
-                                             NGX_GEOSTREAM_REPLAY_TIMEOUT)
-            != RD_KAFKA_RESP_ERR_NO_ERROR)
-        {
-            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                          "geostream: replay of \"%s\" [%D]: no offsets",
-                          rp->rd.name, p);
-            rc = NGX_ERROR;
-            continue;
-        }
-
-        /* what retention removed is gone: start at the oldest there is */
-        if (from[p] < low) {
-            retention = 1;
-            from[p] = low;
-        }
-
-        if (from[p] >= to[p] || from[p] >= high) {
-            continue;
-        }
-
-        if (rd_kafka_consume_start_queue(rkt, p, from[p], rs->queue) == -1) {
-            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                          "geostream: replay of \"%s\" [%D]: %s",
-                          rp->rd.name, p,
-                          rd_kafka_err2str(rd_kafka_last_error()));
-            rc = NGX_ERROR;
-            continue;
-        }
-
-        started[p] = 1;
-        active++;
-    }
-
-    if (retention && rp->notify_retention) {
-        ngx_geostream_replay_emit(rp, NGX_GEOSTREAM_EVENT_REPLAY_NOTICE,
-                                  NGX_GEOSTREAM_RETENTION_NOTICE,
-                                  sizeof(NGX_GEOSTREAM_RETENTION_NOTICE) - 1);
-    }
+    active = ngx_geostream_replay_begin(rs, rp, rkt, started, &rc);
 
     deadline = time(NULL) + NGX_GEOSTREAM_REPLAY_DEADLINE;
 
     while (active && time(NULL) < deadline) {
-        n = ngx_geostream_kafka_consume(rs->queue, NGX_GEOSTREAM_REPLAY_WAIT,
-                                        msgs, NGX_GEOSTREAM_REPLAY_BATCH);
-        batch = NULL;
-        tail = &batch;
-
-        for (i = 0; i < n; i++) {
-            msg = msgs[i];
-            p = msg->partition;
-            ev = NULL;
-            stop = 0;
-
-            if (p < 0 || p >= rp->rd.partitions || !started[p]) {
-                /* a stale message of a partition already stopped */
-
-            } else if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                stop = 1;
-
-            } else if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-                ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                              "geostream: replay of \"%s\" [%D]: %s",
-                              rp->rd.name, p, rd_kafka_message_errstr(msg));
-
-            } else if (msg->offset >= to[p]) {
-                stop = 1;
-
-            } else {
-                ev = ngx_geostream_kafka_event(&rp->rd, msg);
-                stop = (msg->offset + 1 >= to[p]);
-            }
-
-            if (stop) {
-                rd_kafka_consume_stop(rkt, p);
-                started[p] = 0;
-                active--;
-            }
-
-            rd_kafka_message_destroy(msg);
-
-            if (ev) {
-                ev->type = NGX_GEOSTREAM_EVENT_REPLAY;
-                ev->replay = rp;
-                *tail = ev;
-                tail = &ev->next;
-            }
-        }
-
-        if (batch) {
-            ngx_geostream_kafka_hand_over(batch, tail);
-        }
+        ngx_geostream_replay_batch(rs, rp, rkt, started, &active);
 
         pthread_mutex_lock(&rs->mutex);
         stop = rs->stop;
@@ -387,6 +347,166 @@ ngx_geostream_replay_run(ngx_geostream_replayer_t *rs,
     rd_kafka_topic_destroy(rkt);
 
     return rc;
+}
+
+
+/*
+ * Starts reading each partition that has something to replay (marked in
+ * "started"); how many do.  "rc" becomes NGX_ERROR when one cannot.
+ */
+static ngx_uint_t
+ngx_geostream_replay_begin(ngx_geostream_replayer_t *rs,
+    ngx_geostream_replay_t *rp, rd_kafka_topic_t *rkt, u_char *started,
+    ngx_int_t *rc)
+{
+    int32_t      p;
+    int64_t      low, high, *from, *to;
+    ngx_uint_t   active, retention;
+
+    from = rp->rd.next_offsets;
+    to = rp->to;
+
+    active = 0;
+    retention = 0;
+
+    for (p = 0; p < rp->rd.partitions; p++) {
+        if (from[p] >= to[p]) {
+            continue;
+        }
+
+        if (rd_kafka_query_watermark_offsets(rs->rk, rp->rd.name, p, &low,
+                                             &high,
+                                             NGX_GEOSTREAM_REPLAY_TIMEOUT)
+            != RD_KAFKA_RESP_ERR_NO_ERROR)
+        {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "geostream: replay of \"%s\" [%D]: no offsets",
+                          rp->rd.name, p);
+            *rc = NGX_ERROR;
+            continue;
+        }
+
+        /* what retention removed is gone: start at the oldest there is */
+        if (from[p] < low) {
+            retention = 1;
+            from[p] = low;
+        }
+
+        if (from[p] >= to[p] || from[p] >= high) {
+            continue;
+        }
+
+        if (rd_kafka_consume_start_queue(rkt, p, from[p], rs->queue) == -1) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "geostream: replay of \"%s\" [%D]: %s",
+                          rp->rd.name, p,
+                          rd_kafka_err2str(rd_kafka_last_error()));
+            *rc = NGX_ERROR;
+            continue;
+        }
+
+        started[p] = 1;
+        active++;
+    }
+
+    if (retention && rp->notify_retention) {
+        ngx_geostream_replay_emit(rs, rp, NGX_GEOSTREAM_EVENT_REPLAY_NOTICE,
+                                  NGX_GEOSTREAM_RETENTION_NOTICE,
+                                  sizeof(NGX_GEOSTREAM_RETENTION_NOTICE) - 1);
+    }
+
+    return active;
+}
+
+
+/*
+ * One batch of messages, handed over as the replay's events; partitions
+ * that reached their end stop ("active" counts those still reading)
+ */
+static void
+ngx_geostream_replay_batch(ngx_geostream_replayer_t *rs,
+    ngx_geostream_replay_t *rp, rd_kafka_topic_t *rkt, u_char *started,
+    ngx_uint_t *active)
+{
+    int32_t                 p;
+    ssize_t                 i, n;
+    ngx_uint_t              stop;
+    rd_kafka_message_t     *msgs[NGX_GEOSTREAM_REPLAY_BATCH];
+    ngx_geostream_event_t  *ev, *batch, **tail;
+
+    n = ngx_geostream_thread_consume(rs->queue, NGX_GEOSTREAM_REPLAY_WAIT,
+                                     msgs, NGX_GEOSTREAM_REPLAY_BATCH);
+    batch = NULL;
+    tail = &batch;
+
+    for (i = 0; i < n; i++) {
+        p = msgs[i]->partition;
+        stop = 0;
+
+        ev = ngx_geostream_replay_message(rs, rp, msgs[i], started, &stop);
+
+        if (stop) {
+            rd_kafka_consume_stop(rkt, p);
+            started[p] = 0;
+            (*active)--;
+        }
+
+        rd_kafka_message_destroy(msgs[i]);
+
+        if (ev) {
+            ev->type = NGX_GEOSTREAM_EVENT_REPLAY;
+            ev->replay = rp;
+            *tail = ev;
+            tail = &ev->next;
+        }
+    }
+
+    if (batch) {
+        ngx_geostream_bridge_post(&rs->bridge, batch, tail);
+    }
+}
+
+
+/*
+ * A replayed message's event, or none; "stop" is set when its partition
+ * has reached the replay's end
+ */
+static ngx_geostream_event_t *
+ngx_geostream_replay_message(ngx_geostream_replayer_t *rs,
+    ngx_geostream_replay_t *rp, rd_kafka_message_t *msg, u_char *started,
+    ngx_uint_t *stop)
+{
+    int32_t  p;
+
+    p = msg->partition;
+
+    if (p < 0 || p >= rp->rd.partitions || !started[p]) {
+        /* a stale message of a partition already stopped */
+        return NULL;
+    }
+
+    if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        *stop = 1;
+        return NULL;
+    }
+
+    if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "geostream: replay of \"%s\" [%D]: %s",
+                      rp->rd.name, p, rd_kafka_message_errstr(msg));
+        return NULL;
+    }
+
+    if (msg->offset >= rp->to[p]) {
+        *stop = 1;
+        return NULL;
+    }
+
+    *stop = (msg->offset + 1 >= rp->to[p]);
+
+    return ngx_geostream_event_message(&rp->rd, p, msg->offset,
+                                       rd_kafka_message_timestamp(msg, NULL),
+                                       msg->payload, msg->len, rs->stats);
 }
 
 
@@ -433,8 +553,9 @@ ngx_geostream_replay_times(ngx_geostream_replayer_t *rs,
 
 
 static void
-ngx_geostream_replay_emit(ngx_geostream_replay_t *rp,
-    ngx_geostream_event_type_e type, const char *data, size_t len)
+ngx_geostream_replay_emit(ngx_geostream_replayer_t *rs,
+    ngx_geostream_replay_t *rp, ngx_geostream_event_type_e type,
+    const char *data, size_t len)
 {
     ngx_geostream_event_t  *ev;
 
@@ -450,5 +571,5 @@ ngx_geostream_replay_emit(ngx_geostream_replay_t *rp,
     ngx_memcpy(ev->data.data, data, len);
     ev->replay = rp;
 
-    ngx_geostream_kafka_hand_over(ev, &ev->next);
+    ngx_geostream_bridge_post(&rs->bridge, ev, &ev->next);
 }

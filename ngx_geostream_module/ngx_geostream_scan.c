@@ -34,16 +34,33 @@
 #define NGX_GEOSTREAM_SCAN_MEMBERS  16
 
 
-typedef struct {
-    const unsigned char  *p;
-    const unsigned char  *last;
-} ngx_geostream_scan_t;
+/* the position's own members, a bit each, to refuse one named twice */
+#define NGX_GEOSTREAM_SCAN_NAME    0x01
+#define NGX_GEOSTREAM_SCAN_LAT     0x02
+#define NGX_GEOSTREAM_SCAN_LON     0x04
+#define NGX_GEOSTREAM_SCAN_ID      0x08
+#define NGX_GEOSTREAM_SCAN_TS      0x10
+#define NGX_GEOSTREAM_SCAN_NEEDED                                            \
+    (NGX_GEOSTREAM_SCAN_NAME | NGX_GEOSTREAM_SCAN_LAT | NGX_GEOSTREAM_SCAN_LON)
+
+/* ngx_geostream_scan_member(): "key" is not one of the position's own */
+#define NGX_GEOSTREAM_SCAN_OTHER   1
 
 
 typedef struct {
     const unsigned char  *data;
     size_t                len;
 } ngx_geostream_name_span_t;
+
+
+typedef struct {
+    const unsigned char        *p;
+    const unsigned char        *last;
+
+    /* the names of the other members so far */
+    size_t                      nothers;
+    ngx_geostream_name_span_t   others[NGX_GEOSTREAM_SCAN_MEMBERS];
+} ngx_geostream_scan_t;
 
 
 /* what a number's text is, besides its value */
@@ -54,11 +71,20 @@ typedef struct {
 } ngx_geostream_number_t;
 
 
+static int ngx_geostream_scan_member(ngx_geostream_scan_t *s,
+    ngx_geostream_position_t *pos, const unsigned char *key, size_t key_len,
+    unsigned *seen);
+static int ngx_geostream_scan_message_id(ngx_geostream_scan_t *s,
+    ngx_geostream_position_t *pos);
+static int ngx_geostream_scan_other(ngx_geostream_scan_t *s,
+    const unsigned char *key, size_t key_len);
 static void ngx_geostream_scan_space(ngx_geostream_scan_t *s);
 static int ngx_geostream_scan_string(ngx_geostream_scan_t *s,
     const unsigned char **start, size_t *len, int *escaped);
 static int ngx_geostream_scan_number(ngx_geostream_scan_t *s,
     ngx_geostream_number_t *num, double *value);
+static int ngx_geostream_scan_double(const ngx_geostream_number_t *num,
+    uint64_t mantissa, int digits, int exp, double *value);
 static int ngx_geostream_scan_value(ngx_geostream_scan_t *s, int depth);
 static int ngx_geostream_scan_literal(ngx_geostream_scan_t *s,
     const char *literal);
@@ -75,24 +101,19 @@ int
 ngx_geostream_position_scan(ngx_geostream_position_t *pos,
     const unsigned char *data, size_t len)
 {
-    int                         escaped, seen_name, seen_lat, seen_lon,
-                                seen_id, seen_ts;
-    size_t                      key_len, value_len, nothers, i;
-    double                      d;
-    const unsigned char        *key, *value, *text;
-    ngx_geostream_scan_t        s;
-    ngx_geostream_error_t       err;
-    ngx_geostream_number_t      num;
-    ngx_geostream_name_span_t   others[NGX_GEOSTREAM_SCAN_MEMBERS];
+    int                    escaped, rc;
+    size_t                 key_len;
+    unsigned               seen;
+    const unsigned char   *key;
+    ngx_geostream_scan_t   s;
 
     memset(pos, 0, sizeof(ngx_geostream_position_t));
     pos->ts = -1;
 
-    seen_name = seen_lat = seen_lon = seen_id = seen_ts = 0;
-    nothers = 0;
-
     s.p = data;
     s.last = data + len;
+    s.nothers = 0;
+    seen = 0;
 
     ngx_geostream_scan_space(&s);
 
@@ -117,110 +138,15 @@ ngx_geostream_position_scan(ngx_geostream_position_t *pos,
 
         ngx_geostream_scan_space(&s);
 
-#define ngx_geostream_key_is(name)                                           \
-    (key_len == sizeof(name) - 1 && memcmp(key, name, key_len) == 0)
+        rc = ngx_geostream_scan_member(&s, pos, key, key_len, &seen);
 
-        if (ngx_geostream_key_is("name")) {
-            if (seen_name++
-                || ngx_geostream_scan_string(&s, &value, &value_len,
-                                             &escaped) != 0
-                || escaped
-                || ngx_geostream_name_check((const char *) value, value_len,
-                                            &err) != 0)
-            {
-                return -1;
-            }
-
-            pos->name = (const char *) value;
-            pos->name_len = value_len;
-
-        } else if (ngx_geostream_key_is("lat")) {
-            if (seen_lat++
-                || ngx_geostream_scan_number(&s, &num, &pos->lat) != 0
-                || ngx_geostream_lat_check(pos->lat, "\"lat\"", &err) != 0)
-            {
-                return -1;
-            }
-
-        } else if (ngx_geostream_key_is("lon")) {
-            if (seen_lon++
-                || ngx_geostream_scan_number(&s, &num, &pos->lon) != 0
-                || ngx_geostream_lon_check(pos->lon, "\"lon\"", &err) != 0)
-            {
-                return -1;
-            }
-
-        } else if (ngx_geostream_key_is("message_id")) {
-            if (seen_id++ || s.p == s.last) {
-                return -1;
-            }
-
-            if (*s.p == '"') {
-                text = s.p;
-
-                if (ngx_geostream_scan_string(&s, &value, &value_len,
-                                              &escaped)
-                    != 0 || escaped)
-                {
-                    return -1;
-                }
-
-                /* the string as sent is the string as cJSON prints it */
-                pos->message_id_text = (const char *) text;
-                pos->message_id_text_len = s.p - text;
-
-            } else {
-                /* an integer as sent, when cJSON prints it the same way */
-                if (ngx_geostream_scan_number(&s, &num, &d) != 0
-                    || !num.integer || num.len > 15
-                    || (num.len == 2 && num.start[0] == '-'
-                        && num.start[1] == '0'))
-                {
-                    return -1;
-                }
-
-                pos->message_id_text = (const char *) num.start;
-                pos->message_id_text_len = num.len;
-            }
-
-        } else if (ngx_geostream_key_is("ts")) {
-            if (seen_ts++
-                || ngx_geostream_scan_number(&s, &num, &d) != 0
-                || !num.integer || ngx_geostream_ts_check(d, &err) != 0)
-            {
-                return -1;
-            }
-
-            pos->ts = (int64_t) d;
-
-        } else if (ngx_geostream_key_is("type")) {
-            /* perhaps a GeoJSON Feature: the cJSON path knows */
-            return -1;
-
-        } else {
-            /* another member: named once, as the strict check wants */
-            if (nothers == NGX_GEOSTREAM_SCAN_MEMBERS) {
-                return -1;
-            }
-
-            for (i = 0; i < nothers; i++) {
-                if (others[i].len == key_len
-                    && memcmp(others[i].data, key, key_len) == 0)
-                {
-                    return -1;
-                }
-            }
-
-            others[nothers].data = key;
-            others[nothers].len = key_len;
-            nothers++;
-
-            if (ngx_geostream_scan_value(&s, 1) != 0) {
-                return -1;
-            }
+        if (rc == NGX_GEOSTREAM_SCAN_OTHER) {
+            rc = ngx_geostream_scan_other(&s, key, key_len);
         }
 
-#undef ngx_geostream_key_is
+        if (rc != 0) {
+            return -1;
+        }
 
         ngx_geostream_scan_space(&s);
 
@@ -243,11 +169,183 @@ ngx_geostream_position_scan(ngx_geostream_position_t *pos,
 
     ngx_geostream_scan_space(&s);
 
-    if (s.p != s.last || !seen_name || !seen_lat || !seen_lon) {
+    if (s.p != s.last || (seen & NGX_GEOSTREAM_SCAN_NEEDED)
+                         != NGX_GEOSTREAM_SCAN_NEEDED)
+    {
         return -1;
     }
 
     return 0;
+}
+
+
+/*
+ * One of the position's own members, each at most once: 0 when read, -1
+ * when the cJSON path must decide, NGX_GEOSTREAM_SCAN_OTHER when "key" is
+ * none of them.  The values keep the position rules of
+ * ngx_geostream_message.c, and, where the answer gives a value back as
+ * sent, are as cJSON would print them.
+ */
+static int
+ngx_geostream_scan_member(ngx_geostream_scan_t *s,
+    ngx_geostream_position_t *pos, const unsigned char *key, size_t key_len,
+    unsigned *seen)
+{
+    int                      escaped;
+    size_t                   value_len;
+    double                   d;
+    unsigned                 member;
+    const unsigned char     *value;
+    ngx_geostream_error_t    err;
+    ngx_geostream_number_t   num;
+
+#define ngx_geostream_key_is(name)                                           \
+    (key_len == sizeof(name) - 1 && memcmp(key, name, key_len) == 0)
+
+    if (ngx_geostream_key_is("name")) {
+        member = NGX_GEOSTREAM_SCAN_NAME;
+
+    } else if (ngx_geostream_key_is("lat")) {
+        member = NGX_GEOSTREAM_SCAN_LAT;
+
+    } else if (ngx_geostream_key_is("lon")) {
+        member = NGX_GEOSTREAM_SCAN_LON;
+
+    } else if (ngx_geostream_key_is("message_id")) {
+        member = NGX_GEOSTREAM_SCAN_ID;
+
+    } else if (ngx_geostream_key_is("ts")) {
+        member = NGX_GEOSTREAM_SCAN_TS;
+
+    } else if (ngx_geostream_key_is("type")) {
+        /* perhaps a GeoJSON Feature: the cJSON path knows */
+        return -1;
+
+    } else {
+        return NGX_GEOSTREAM_SCAN_OTHER;
+    }
+
+#undef ngx_geostream_key_is
+
+    if (*seen & member) {
+        return -1;
+    }
+
+    *seen |= member;
+
+    switch (member) {
+
+    case NGX_GEOSTREAM_SCAN_NAME:
+        if (ngx_geostream_scan_string(s, &value, &value_len, &escaped) != 0
+            || escaped
+            || ngx_geostream_name_check((const char *) value, value_len,
+                                        &err) != 0)
+        {
+            return -1;
+        }
+
+        pos->name = (const char *) value;
+        pos->name_len = value_len;
+
+        return 0;
+
+    case NGX_GEOSTREAM_SCAN_LAT:
+        return (ngx_geostream_scan_number(s, &num, &pos->lat) != 0
+                || ngx_geostream_lat_check(pos->lat, "\"lat\"", &err) != 0)
+               ? -1 : 0;
+
+    case NGX_GEOSTREAM_SCAN_LON:
+        return (ngx_geostream_scan_number(s, &num, &pos->lon) != 0
+                || ngx_geostream_lon_check(pos->lon, "\"lon\"", &err) != 0)
+               ? -1 : 0;
+
+    case NGX_GEOSTREAM_SCAN_ID:
+        return ngx_geostream_scan_message_id(s, pos);
+
+    default: /* NGX_GEOSTREAM_SCAN_TS */
+        if (ngx_geostream_scan_number(s, &num, &d) != 0
+            || !num.integer || ngx_geostream_ts_check(d, &err) != 0)
+        {
+            return -1;
+        }
+
+        pos->ts = (int64_t) d;
+
+        return 0;
+    }
+}
+
+
+/* a message_id, kept as its text when cJSON prints it the same way */
+static int
+ngx_geostream_scan_message_id(ngx_geostream_scan_t *s,
+    ngx_geostream_position_t *pos)
+{
+    int                      escaped;
+    size_t                   value_len;
+    double                   d;
+    const unsigned char     *value, *text;
+    ngx_geostream_number_t   num;
+
+    if (s->p == s->last) {
+        return -1;
+    }
+
+    if (*s->p == '"') {
+        text = s->p;
+
+        if (ngx_geostream_scan_string(s, &value, &value_len, &escaped) != 0
+            || escaped)
+        {
+            return -1;
+        }
+
+        /* the string as sent is the string as cJSON prints it */
+        pos->message_id_text = (const char *) text;
+        pos->message_id_text_len = s->p - text;
+
+        return 0;
+    }
+
+    /* an integer as sent, when cJSON prints it the same way */
+    if (ngx_geostream_scan_number(s, &num, &d) != 0
+        || !num.integer || num.len > 15
+        || (num.len == 2 && num.start[0] == '-' && num.start[1] == '0'))
+    {
+        return -1;
+    }
+
+    pos->message_id_text = (const char *) num.start;
+    pos->message_id_text_len = num.len;
+
+    return 0;
+}
+
+
+/* another member: named once, as the strict check wants, any value */
+static int
+ngx_geostream_scan_other(ngx_geostream_scan_t *s, const unsigned char *key,
+    size_t key_len)
+{
+    size_t  i;
+
+    if (s->nothers == NGX_GEOSTREAM_SCAN_MEMBERS) {
+        return -1;
+    }
+
+    for (i = 0; i < s->nothers; i++) {
+        if (s->others[i].len == key_len
+            && memcmp(s->others[i].data, key, key_len) == 0)
+        {
+            return -1;
+        }
+    }
+
+    s->others[s->nothers].data = key;
+    s->others[s->nothers].len = key_len;
+    s->nothers++;
+
+    return ngx_geostream_scan_value(s, 1);
 }
 
 
@@ -366,17 +464,14 @@ ngx_geostream_scan_string(ngx_geostream_scan_t *s,
 
 /*
  * A JSON number (-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?) and its
- * value.  Up to 15 significant digits and a power of ten up to 22 the
- * value is exact with one multiplication or division (both operands are
- * exact doubles, so the result is correctly rounded, as strtod() rounds);
- * other numbers go through strtod().
+ * value (ngx_geostream_scan_double()).  One pass over its bytes, a part
+ * of the grammar after the other.
  */
 static int
 ngx_geostream_scan_number(ngx_geostream_scan_t *s, ngx_geostream_number_t *num,
     double *value)
 {
     int                   exp, exp_sign, digits, frac, exp_digits;
-    char                  text[NGX_GEOSTREAM_SCAN_NUMBER + 1];
     uint64_t              mantissa;
     const unsigned char  *p;
 
@@ -461,7 +556,23 @@ ngx_geostream_scan_number(ngx_geostream_scan_t *s, ngx_geostream_number_t *num,
         return -1;
     }
 
-    exp = exp_sign * exp - frac;
+    return ngx_geostream_scan_double(num, mantissa, digits,
+                                     exp_sign * exp - frac, value);
+}
+
+
+/*
+ * The value of a number read: "digits" significant ones in "mantissa"
+ * (the first 19), times 10^"exp".  Up to 15 digits and a power of ten up
+ * to 22 the value is exact with one multiplication or division (both
+ * operands are exact doubles, so the result is correctly rounded, as
+ * strtod() rounds); other numbers go through strtod().
+ */
+static int
+ngx_geostream_scan_double(const ngx_geostream_number_t *num,
+    uint64_t mantissa, int digits, int exp, double *value)
+{
+    char  text[NGX_GEOSTREAM_SCAN_NUMBER + 1];
 
     if (digits <= 15 && exp >= -22 && exp <= 22) {
         *value = (exp >= 0) ? (double) mantissa * ngx_geostream_pow10[exp]

@@ -42,12 +42,9 @@ typedef struct {
     ngx_atomic_t                closed_too_slow;
 } ngx_geostream_stats_t;
 
-#define ngx_geostream_stats_add(field, n)                                     \
-    (void) ngx_atomic_fetch_add(&ngx_geostream_stats->field, n)
-
-
-/* the worker's counters: a slot of the shared zone, once the worker runs */
-extern ngx_geostream_stats_t       *ngx_geostream_stats;
+/* "st": the worker's counters (ngx_http_geostream_worker.stats) */
+#define ngx_geostream_stats_add(st, field, n)                                 \
+    (void) ngx_atomic_fetch_add(&(st)->field, n)
 
 
 #endif /* _NGX_GEOSTREAM_STATS_H_INCLUDED_ */

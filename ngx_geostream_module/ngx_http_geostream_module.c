@@ -5,6 +5,10 @@
  */
 
 #include "ngx_http_geostream_module.h"
+#include "ngx_geostream_message.h"
+#include "ngx_http_geostream_consumer.h"
+#include "ngx_http_geostream_producer.h"
+#include "ngx_http_geostream_worker.h"
 #include "ngx_http_geostream_error_filter.h"
 #include "ngx_http_geostream_stats.h"
 #include "ngx_http_geostream_status.h"
@@ -24,8 +28,6 @@
 #define NGX_HTTP_GEOSTREAM_BATCH_RATE    1000    /* messages/s a worker */
 
 
-ngx_uint_t  ngx_http_geostream_history_size;
-size_t      ngx_http_geostream_history_bytes;
 
 
 static void *ngx_http_geostream_create_main_conf(ngx_conf_t *cf);
@@ -584,39 +586,27 @@ ngx_http_geostream_init_process(ngx_cycle_t *cycle)
     gmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_geostream_module);
 
-    if (gmcf == NULL || gmcf->kafka.brokers.len == 0) {
+    if (gmcf == NULL) {
         return NGX_OK;
     }
 
-    ngx_http_geostream_stats_attach(gmcf->stats_zone, cycle->log);
-
-    ngx_http_geostream_history_size = gmcf->history;
-    ngx_http_geostream_history_bytes = gmcf->history_bytes;
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, cycle->log, 0,
+                   "geostream worker %P starts, kafka brokers \"%V\"",
+                   ngx_pid, &gmcf->kafka.brokers);
 
     /*
      * A worker whose producer cannot start still serves everything else;
      * its produce requests answer 503.
      */
-    (void) ngx_geostream_kafka_init_process(cycle, &gmcf->kafka,
-                                        ngx_http_geostream_producer_delivered,
-                                        ngx_http_geostream_consumer_dispatch);
+    (void) ngx_http_geostream_worker_init(cycle, gmcf,
+                                        ngx_http_geostream_producer_delivered);
 
     return NGX_OK;
 }
 
 
-/*
- * Streams still open are reset first.  Then what the worker allocated for
- * itself goes with it, so that memcheck's leak report on exit (make
- * test-valgrind) shows only real leaks: the producers' topic handles
- * before the producers, the cached topics once the last delivery
- * reports, which point to them, have been served, and the consumer's
- * topics once its thread has stopped.
- */
 static void
 ngx_http_geostream_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_http_geostream_consumer_exit();
-    ngx_geostream_kafka_exit_process(cycle);
-    ngx_http_geostream_consumer_free();
+    ngx_http_geostream_worker_exit(cycle);
 }

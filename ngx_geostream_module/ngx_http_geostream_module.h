@@ -13,10 +13,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_geostream_filter.h"
-#include "ngx_geostream_history.h"
-#include "ngx_geostream_kafka.h"
-#include "ngx_geostream_message.h"
+#include "ngx_geostream_kafka_conf.h"
 
 
 typedef struct {
@@ -49,37 +46,6 @@ typedef struct {
 
 
 extern ngx_module_t  ngx_http_geostream_module;
-
-
-ngx_int_t ngx_http_geostream_consumer_handler(ngx_http_request_t *r);
-
-/* called on the event loop with each batch the consumer thread hands over */
-void ngx_http_geostream_consumer_dispatch(ngx_geostream_event_t *batch);
-
-/* the worker's topics and subscribers, for the status location */
-cJSON *ngx_http_geostream_consumer_status(void);
-
-/* as the worker exits: streams whose client has not read all are reset */
-void ngx_http_geostream_consumer_exit(void);
-/* ...and once its consumer thread has stopped, its topics are freed */
-void ngx_http_geostream_consumer_free(void);
-
-extern ngx_uint_t  ngx_http_geostream_history_size;
-extern size_t      ngx_http_geostream_history_bytes;
-
-
-/*
- * Leftovers, for the lead: the producer's and the consumer's
- * declarations above (their helpers move them to their own headers), the
- * history globals (into the worker's state), and these headers that
- * producer.c, consumer.c and subscriber.c include through this one until
- * they include what they use.
- */
-
-#include "ngx_http_geostream_answer.h"
-#include "ngx_http_geostream_request.h"
-/* for module.c (handler, delivered) and status.c (producer_status) */
-#include "ngx_http_geostream_producer.h"
 
 
 #endif /* _NGX_HTTP_GEOSTREAM_MODULE_H_INCLUDED_ */

@@ -17,6 +17,7 @@
 #include "ngx_http_geostream_answer.h"
 #include "ngx_http_geostream_request.h"
 #include "ngx_http_geostream_producer.h"
+#include "ngx_http_geostream_worker.h"
 
 
 typedef struct ngx_http_geostream_pending_s  ngx_http_geostream_pending_t;
@@ -63,10 +64,6 @@ static ngx_int_t ngx_http_geostream_answer(ngx_http_request_t *r,
 static ngx_int_t ngx_http_geostream_answer_status(ngx_http_request_t *r,
     ngx_http_geostream_pending_t *p, ngx_uint_t *status);
 static ngx_uint_t ngx_http_geostream_kafka_status(int err, const char **code);
-static void ngx_http_geostream_hold(ngx_event_t *ev);
-
-
-static ngx_http_geostream_producer_t  ngx_http_geostream_producer;
 
 
 ngx_int_t
@@ -212,7 +209,7 @@ ngx_http_geostream_producer_body(ngx_http_request_t *r)
     ngx_http_geostream_loc_conf_t   *glcf;
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_geostream_module);
-    pr = ngx_geostream_worker_producers();
+    pr = &ngx_http_geostream_worker.producers;
 
     rc = ngx_http_geostream_producer_records(r, pr, &records, &n, &batch);
     if (rc != NGX_OK) {
@@ -475,9 +472,7 @@ ngx_http_geostream_pending_wait(ngx_http_request_t *r,
                    "geostream produce waits for %uz report(s)",
                    p->outstanding);
 
-    if (ngx_http_geostream_producer.waiting++ == 0) {
-        ngx_http_geostream_hold(&ngx_http_geostream_producer.hold);
-    }
+    ngx_geostream_producer_wait(&ngx_http_geostream_worker.producers);
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
@@ -492,33 +487,6 @@ ngx_http_geostream_pending_wait(ngx_http_request_t *r,
     p->cleanup = cln;
 
     r->read_event_handler = ngx_http_test_reading;
-}
-
-
-/* how this worker chooses its producers, and what each of them took */
-ngx_int_t
-ngx_http_geostream_producer_status(cJSON *producer)
-{
-    ngx_atomic_t                     *produced;
-    ngx_geostream_producer_status_t   st;
-
-    ngx_geostream_producer_status(ngx_geostream_worker_producers(), &st);
-    produced = ngx_geostream_stats->produced;
-
-    if (cJSON_AddNumberToObject(producer, "batch_rate",
-                                (double) st.batch_rate) == NULL
-        || cJSON_AddBoolToObject(producer, "batching", st.batching) == NULL
-        || cJSON_AddNumberToObject(producer, "produced_prompt",
-                          (double) produced[NGX_GEOSTREAM_PRODUCER_PROMPT])
-           == NULL
-        || cJSON_AddNumberToObject(producer, "produced_batching",
-                          (double) produced[NGX_GEOSTREAM_PRODUCER_BATCHING])
-           == NULL)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
 }
 
 
@@ -546,7 +514,7 @@ ngx_http_geostream_producer_delivered(ngx_geostream_producers_t *pr,
         return;
     }
 
-    ngx_http_geostream_producer.waiting--;
+    ngx_geostream_producer_waited(pr);
 
     if (r == NULL || pr->exiting) {
         /* the client is gone, or the worker: the message still counts */
@@ -761,35 +729,4 @@ ngx_http_geostream_kafka_status(int err, const char **code)
         *code = "kafka_error";
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
-}
-
-
-/*
- * Keeps a gracefully stopping worker (reload) alive while requests wait
- * for their delivery reports, so that they get their answers; nginx exits
- * a worker once only cancelable timers are left.  Not for longer than
- * geostream_kafka_flush_timeout, though: with Kafka away the reports would
- * come only as messages expire, so then what is still undelivered is given
- * up, and its reports answer the waiting requests.
- */
-static void
-ngx_http_geostream_hold(ngx_event_t *ev)
-{
-    if (ngx_http_geostream_producer.waiting && ngx_exiting) {
-        (void) ngx_geostream_producer_stopping(
-                                          ngx_geostream_worker_producers());
-    }
-
-    if (ngx_http_geostream_producer.waiting == 0) {
-        return;
-    }
-
-    ev->handler = ngx_http_geostream_hold;
-    ev->log = ngx_cycle->log;
-    ev->cancelable = 0;
-
-    /* nginx's debug log reads a timer's data as a connection: not NULL */
-    ev->data = ev;
-
-    ngx_add_timer(ev, 200);
 }

@@ -11,17 +11,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include <cjson/cJSON.h>
-
 #include "ngx_geostream_producer.h"
-
-
-/* the location's state in a worker */
-typedef struct {
-    /* requests waiting for delivery reports; they hold a stopping worker */
-    ngx_uint_t                  waiting;
-    ngx_event_t                 hold;
-} ngx_http_geostream_producer_t;
 
 
 ngx_int_t ngx_http_geostream_producer_handler(ngx_http_request_t *r);
@@ -29,12 +19,6 @@ ngx_int_t ngx_http_geostream_producer_handler(ngx_http_request_t *r);
 /* the producers' callback with each report a request waits for */
 void ngx_http_geostream_producer_delivered(ngx_geostream_producers_t *pr,
     ngx_geostream_delivery_t *d);
-
-/*
- * How this worker chooses its producers, and what each of them took; for
- * the status location until it uses ngx_geostream_producer_status()
- */
-ngx_int_t ngx_http_geostream_producer_status(cJSON *producer);
 
 
 #endif /* _NGX_HTTP_GEOSTREAM_PRODUCER_H_INCLUDED_ */

@@ -48,13 +48,6 @@ static void ngx_http_geostream_stats_retire(ngx_http_geostream_stats_sh_t *sh,
     ngx_http_geostream_stats_slot_t *slot);
 
 
-/* where a process counts before it is a worker with a slot, if ever */
-static ngx_geostream_stats_t   ngx_http_geostream_stats_local;
-
-ngx_geostream_stats_t         *ngx_geostream_stats =
-                                   &ngx_http_geostream_stats_local;
-
-
 ngx_shm_zone_t *
 ngx_http_geostream_stats_zone(ngx_conf_t *cf)
 {
@@ -113,7 +106,7 @@ ngx_http_geostream_stats_init_zone(ngx_shm_zone_t *zone, void *data)
  * The worker takes a free slot and counts in it from now on, after it has
  * retired the slots of workers that are gone.
  */
-void
+ngx_geostream_stats_t *
 ngx_http_geostream_stats_attach(ngx_shm_zone_t *zone, ngx_log_t *log)
 {
     ngx_pid_t                         pid;
@@ -123,7 +116,7 @@ ngx_http_geostream_stats_attach(ngx_shm_zone_t *zone, ngx_log_t *log)
     ngx_http_geostream_stats_slot_t  *slot, *mine;
 
     if (zone == NULL) {
-        return;
+        return NULL;
     }
 
     sh = zone->data;
@@ -160,14 +153,14 @@ ngx_http_geostream_stats_attach(ngx_shm_zone_t *zone, ngx_log_t *log)
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "geostream: no free slot for this worker's counters; "
                       "the status page will not count them");
-        return;
+        return NULL;
     }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
                    "geostream stats: worker %P counts in slot %ui",
                    ngx_pid, (ngx_uint_t) (mine - sh->slots));
 
-    ngx_geostream_stats = &mine->s.stats;
+    return &mine->s.stats;
 }
 
 
@@ -200,10 +193,13 @@ ngx_http_geostream_stats_retire(ngx_http_geostream_stats_sh_t *sh,
 }
 
 
-/* every slot's counters added up, the retired ones too: the whole instance */
+/*
+ * every slot's counters added up, the retired ones too: the whole
+ * instance; without a zone, the worker's own ("mine")
+ */
 void
 ngx_http_geostream_stats_total(ngx_shm_zone_t *zone,
-    ngx_geostream_stats_t *total)
+    ngx_geostream_stats_t *mine, ngx_geostream_stats_t *total)
 {
     ngx_uint_t                        i, f;
     ngx_atomic_t                     *from, *to;
@@ -214,7 +210,7 @@ ngx_http_geostream_stats_total(ngx_shm_zone_t *zone,
     ngx_memzero(total, sizeof(ngx_geostream_stats_t));
 
     if (zone == NULL) {
-        *total = *ngx_geostream_stats;
+        *total = *mine;
         return;
     }
 

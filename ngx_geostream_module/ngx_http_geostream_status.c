@@ -7,6 +7,8 @@
  */
 
 #include "ngx_http_geostream_module.h"
+#include "ngx_http_geostream_topics.h"
+#include "ngx_http_geostream_worker.h"
 #include "ngx_http_geostream_answer.h"
 #include "ngx_http_geostream_stats.h"
 #include "ngx_http_geostream_status.h"
@@ -19,30 +21,25 @@
  * not fit.
  */
 typedef struct {
-    ngx_geostream_stats_t        worker;
-    ngx_geostream_stats_t       *total;
-    ngx_uint_t                   running;       /* the batching producer */
-    ngx_uint_t                   unavailable;
-    int                          queued;
-    double                       linger[NGX_GEOSTREAM_PRODUCERS]; /* <0: - */
-    cJSON                       *producer;      /* producer.c's members */
-    char                        *topics;        /* consumer.c's, printed */
+    ngx_geostream_stats_t            worker;
+    ngx_geostream_stats_t           *total;
+    ngx_geostream_producer_status_t  producer;
+    ngx_array_t                      topics;    /* topic_status_t */
 } ngx_http_geostream_status_page_t;
 
 
 static ngx_int_t ngx_http_geostream_status_json(ngx_http_request_t *r,
     ngx_geostream_stats_t *total);
-static ngx_int_t ngx_http_geostream_status_read(
+static ngx_int_t ngx_http_geostream_status_read(ngx_http_request_t *r,
     ngx_http_geostream_status_page_t *page);
 static void ngx_http_geostream_status_write(ngx_geostream_json_writer_t *w,
     ngx_http_geostream_status_page_t *page);
 static void ngx_http_geostream_status_producer(
     ngx_geostream_json_writer_t *w, ngx_http_geostream_status_page_t *page);
-static void ngx_http_geostream_status_members(ngx_geostream_json_writer_t *w,
-    cJSON *o);
+static void ngx_http_geostream_status_topics(ngx_geostream_json_writer_t *w,
+    ngx_array_t *topics);
 static ngx_int_t ngx_http_geostream_status_prometheus(ngx_http_request_t *r,
     ngx_geostream_stats_t *total);
-static double ngx_http_geostream_status_linger(ngx_uint_t which);
 
 
 /*
@@ -130,7 +127,8 @@ ngx_http_geostream_status_handler(ngx_http_request_t *r)
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_geostream_module);
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_geostream_module);
 
-    ngx_http_geostream_stats_total(gmcf->stats_zone, &total);
+    ngx_http_geostream_stats_total(gmcf->stats_zone,
+                                   ngx_http_geostream_worker.stats, &total);
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "geostream status page, %s",
@@ -157,7 +155,7 @@ ngx_http_geostream_status_json(ngx_http_request_t *r,
 
     page.total = total;
 
-    rc = ngx_http_geostream_status_read(&page);
+    rc = ngx_http_geostream_status_read(r, &page);
 
     if (rc == NGX_OK) {
         ngx_geostream_jw_init(&w, NULL, 0);
@@ -178,9 +176,6 @@ ngx_http_geostream_status_json(ngx_http_request_t *r,
         }
     }
 
-    cJSON_Delete(page.producer);
-    free(page.topics);
-
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -189,41 +184,27 @@ ngx_http_geostream_status_json(ngx_http_request_t *r,
 }
 
 
-/* the worker's figures, and the parts that producer.c and consumer.c give */
+/* the worker's figures: its counters, producers and topics */
 static ngx_int_t
-ngx_http_geostream_status_read(ngx_http_geostream_status_page_t *page)
+ngx_http_geostream_status_read(ngx_http_request_t *r,
+    ngx_http_geostream_status_page_t *page)
 {
-    cJSON  *topics;
+    ngx_http_geostream_worker_t  *wk;
 
-    page->worker = *ngx_geostream_stats;
-    page->running =
-        (ngx_geostream_kafka_producer(NGX_GEOSTREAM_PRODUCER_BATCHING)
-         != NULL);
-    page->unavailable = ngx_geostream_kafka_unavailable();
-    page->queued = ngx_geostream_kafka_queued();
-    page->linger[NGX_GEOSTREAM_PRODUCER_BATCHING] =
-        ngx_http_geostream_status_linger(NGX_GEOSTREAM_PRODUCER_BATCHING);
-    page->linger[NGX_GEOSTREAM_PRODUCER_PROMPT] =
-        ngx_http_geostream_status_linger(NGX_GEOSTREAM_PRODUCER_PROMPT);
-    page->topics = NULL;
+    wk = &ngx_http_geostream_worker;
 
-    page->producer = cJSON_CreateObject();
+    page->worker = *wk->stats;
 
-    if (page->producer == NULL
-        || ngx_http_geostream_producer_status(page->producer) != NGX_OK)
+    ngx_geostream_producer_status(&wk->producers, &page->producer);
+
+    if (ngx_array_init(&page->topics, r->pool, 4,
+                       sizeof(ngx_http_geostream_topic_status_t))
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    topics = ngx_http_geostream_consumer_status();
-    if (topics == NULL) {
-        return NGX_ERROR;
-    }
-
-    page->topics = cJSON_PrintUnformatted(topics);
-    cJSON_Delete(topics);
-
-    return (page->topics != NULL) ? NGX_OK : NGX_ERROR;
+    return ngx_http_geostream_topics_status(&wk->topics, &page->topics);
 }
 
 
@@ -244,8 +225,7 @@ ngx_http_geostream_status_write(ngx_geostream_json_writer_t *w,
     ngx_geostream_jw_key(w, "consumer");
     ngx_geostream_jw_object(w);
     ngx_geostream_jw_key(w, "topics");
-    ngx_geostream_jw_raw(w, (u_char *) page->topics,
-                         ngx_strlen(page->topics));
+    ngx_http_geostream_status_topics(w, &page->topics);
     ngx_geostream_jw_key(w, "consumed");
     ngx_geostream_jw_uint(w, st->consumed);
     ngx_geostream_jw_key(w, "skipped");
@@ -280,13 +260,15 @@ static void
 ngx_http_geostream_status_producer(ngx_geostream_json_writer_t *w,
     ngx_http_geostream_status_page_t *page)
 {
-    ngx_geostream_stats_t  *st;
+    ngx_geostream_stats_t            *st;
+    ngx_geostream_producer_status_t  *ps;
 
     st = &page->worker;
+    ps = &page->producer;
 
     ngx_geostream_jw_object(w);
     ngx_geostream_jw_key(w, "running");
-    ngx_geostream_jw_bool(w, page->running);
+    ngx_geostream_jw_bool(w, ps->running);
     ngx_geostream_jw_key(w, "produced");
     ngx_geostream_jw_uint(w, st->produced[NGX_GEOSTREAM_PRODUCER_PROMPT]
                              + st->produced[NGX_GEOSTREAM_PRODUCER_BATCHING]);
@@ -297,52 +279,66 @@ ngx_http_geostream_status_producer(ngx_geostream_json_writer_t *w,
     ngx_geostream_jw_key(w, "in_flight");
     ngx_geostream_jw_uint(w, st->in_flight);
     ngx_geostream_jw_key(w, "kafka_unavailable");
-    ngx_geostream_jw_bool(w, page->unavailable);
+    ngx_geostream_jw_bool(w, ps->kafka_unavailable);
     ngx_geostream_jw_key(w, "queued");
-    ngx_geostream_jw_int(w, page->queued);
+    ngx_geostream_jw_int(w, ps->queued);
 
-    if (page->linger[NGX_GEOSTREAM_PRODUCER_BATCHING] >= 0) {
+    if (ps->linger_ms[NGX_GEOSTREAM_PRODUCER_BATCHING] >= 0) {
         ngx_geostream_jw_key(w, "linger_ms");
         ngx_geostream_jw_double(w,
-                                page->linger[NGX_GEOSTREAM_PRODUCER_BATCHING]);
+                                ps->linger_ms[NGX_GEOSTREAM_PRODUCER_BATCHING]);
     }
 
-    if (page->linger[NGX_GEOSTREAM_PRODUCER_PROMPT] >= 0) {
+    if (ps->linger_ms[NGX_GEOSTREAM_PRODUCER_PROMPT] >= 0) {
         ngx_geostream_jw_key(w, "prompt_linger_ms");
         ngx_geostream_jw_double(w,
-                                page->linger[NGX_GEOSTREAM_PRODUCER_PROMPT]);
+                                ps->linger_ms[NGX_GEOSTREAM_PRODUCER_PROMPT]);
     }
 
-    ngx_http_geostream_status_members(w, page->producer);
+    /* how the worker chooses its producers, and what each of them took */
+    ngx_geostream_jw_key(w, "batch_rate");
+    ngx_geostream_jw_uint(w, ps->batch_rate);
+    ngx_geostream_jw_key(w, "batching");
+    ngx_geostream_jw_bool(w, ps->batching);
+    ngx_geostream_jw_key(w, "produced_prompt");
+    ngx_geostream_jw_uint(w, st->produced[NGX_GEOSTREAM_PRODUCER_PROMPT]);
+    ngx_geostream_jw_key(w, "produced_batching");
+    ngx_geostream_jw_uint(w, st->produced[NGX_GEOSTREAM_PRODUCER_BATCHING]);
 
     ngx_geostream_jw_object_end(w);
 }
 
 
-/*
- * The members of a cJSON object that another file filled, written into
- * the object being written (until that file gives its figures as a
- * struct).
- */
+/* the consumer's "topics": what the worker's streams follow */
 static void
-ngx_http_geostream_status_members(ngx_geostream_json_writer_t *w, cJSON *o)
+ngx_http_geostream_status_topics(ngx_geostream_json_writer_t *w,
+    ngx_array_t *topics)
 {
-    char   *value;
-    cJSON  *item;
+    ngx_uint_t                          i;
+    ngx_http_geostream_topic_status_t  *t;
 
-    for (item = o->child; item; item = item->next) {
-        value = cJSON_PrintUnformatted(item);
+    t = topics->elts;
 
-        if (value == NULL) {
-            w->failed = 1;
-            return;
-        }
+    ngx_geostream_jw_array(w);
 
-        ngx_geostream_jw_key(w, item->string);
-        ngx_geostream_jw_raw(w, (u_char *) value, ngx_strlen(value));
-
-        free(value);
+    for (i = 0; i < topics->nelts; i++) {
+        ngx_geostream_jw_object(w);
+        ngx_geostream_jw_key(w, "topic");
+        ngx_geostream_jw_string(w, (char *) t[i].name.data, t[i].name.len);
+        ngx_geostream_jw_key(w, "ready");
+        ngx_geostream_jw_bool(w, t[i].ready);
+        ngx_geostream_jw_key(w, "subscribers");
+        ngx_geostream_jw_uint(w, t[i].subscribers);
+        ngx_geostream_jw_key(w, "events");
+        ngx_geostream_jw_uint(w, t[i].events);
+        ngx_geostream_jw_key(w, "history");
+        ngx_geostream_jw_uint(w, t[i].history);
+        ngx_geostream_jw_key(w, "history_bytes");
+        ngx_geostream_jw_uint(w, t[i].history_bytes);
+        ngx_geostream_jw_object_end(w);
     }
+
+    ngx_geostream_jw_array_end(w);
 }
 
 
@@ -396,33 +392,4 @@ ngx_http_geostream_status_prometheus(ngx_http_request_t *r,
     b->last = p;
 
     return ngx_http_geostream_send(r, NGX_HTTP_OK, &type, b);
-}
-
-
-/*
- * A producer's linger.ms as it runs, defaults and configuration applied:
- * the latency a waiting client pays at least, and what batching gets;
- * -1 when the producer does not run.
- */
-static double
-ngx_http_geostream_status_linger(ngx_uint_t which)
-{
-    char         value[32];
-    size_t       size;
-    rd_kafka_t  *rk;
-
-    rk = ngx_geostream_kafka_producer(which);
-    if (rk == NULL) {
-        return -1;
-    }
-
-    size = sizeof(value);
-
-    if (rd_kafka_conf_get(rd_kafka_conf(rk), "linger.ms", value, &size)
-        != RD_KAFKA_CONF_OK)
-    {
-        return -1;
-    }
-
-    return strtod(value, NULL);
 }

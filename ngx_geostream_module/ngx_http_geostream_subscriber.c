@@ -1,12 +1,14 @@
 /*
- * A subscriber's output and connection: events and texts are queued as
- * references, written once per hand-over (through nginx's output filters
- * while the stream has its request, as its own chunks once it left it),
- * bounded by geostream_backlog; heartbeats, the stream's lifetime, and
- * its end, whoever ends it.
+ * The subscriber transport: a stream's output and connection.  Events and
+ * texts are queued as references, written once per hand-over (through
+ * nginx's output filters while the stream has its request, as its own
+ * chunks once it left it), bounded by geostream_backlog; heartbeats, the
+ * stream's lifetime, and its end, whoever ends it.
  */
 
-#include "ngx_http_geostream_consumer.h"
+#include "ngx_http_geostream_module.h"
+#include "ngx_http_geostream_request.h"
+#include "ngx_http_geostream_subscriber.h"
 
 #if (NGX_LINUX)
 #include <linux/sockios.h>      /* SIOCOUTQ */
@@ -16,20 +18,183 @@
 #define NGX_HTTP_GEOSTREAM_BEAT   ":\n\n"
 
 
+static ngx_http_geostream_out_t *ngx_http_geostream_out_get(
+    ngx_http_geostream_sub_t *sub, ngx_geostream_event_t *ev, u_char *data,
+    size_t len, ngx_uint_t replayed);
 static void ngx_http_geostream_out_release(ngx_http_geostream_out_t *o);
 static ngx_chain_t *ngx_http_geostream_sub_chain(ngx_http_geostream_sub_t *sub,
     ngx_uint_t flush, off_t *size);
 static void ngx_http_geostream_sub_sent(ngx_http_geostream_sub_t *sub);
 static ngx_uint_t ngx_http_geostream_sub_too_slow(
     ngx_http_geostream_sub_t *sub);
+static void ngx_http_geostream_sub_write(ngx_http_request_t *r);
+static void ngx_http_geostream_sub_leave(ngx_event_t *ev);
+static void ngx_http_geostream_sub_release_request(
+    ngx_http_geostream_sub_t *sub);
 static void ngx_http_geostream_sub_send(ngx_http_geostream_sub_t *sub);
+static ngx_int_t ngx_http_geostream_sub_frame(ngx_http_geostream_sub_t *sub);
+static ngx_int_t ngx_http_geostream_sub_frame_end(
+    ngx_http_geostream_sub_t *sub);
 static void ngx_http_geostream_stream_read(ngx_event_t *rev);
 static void ngx_http_geostream_stream_write(ngx_event_t *wev);
+static void ngx_http_geostream_sub_heartbeat(ngx_event_t *ev);
+static void ngx_http_geostream_sub_expire(ngx_event_t *ev);
 static void ngx_http_geostream_sub_close(ngx_http_geostream_sub_t *sub,
-    ngx_int_t rc);
+    ngx_int_t rc, const char *reason);
 static void ngx_http_geostream_sub_detach(ngx_http_geostream_sub_t *sub);
+static void ngx_http_geostream_sub_cleanup(void *data);
+static void ngx_http_geostream_sub_reset(ngx_http_geostream_sub_t *sub);
 static ngx_uint_t ngx_http_geostream_sub_unread(
     ngx_http_geostream_sub_t *sub);
+
+
+static u_char  ngx_http_geostream_crlf[] = CRLF;
+static u_char  ngx_http_geostream_last_chunk[] = "0" CRLF CRLF;
+
+
+ngx_http_geostream_sub_t *
+ngx_http_geostream_sub_create(ngx_http_request_t *r, ngx_pool_t *pool,
+    ngx_geostream_stats_t *stats)
+{
+    ngx_http_geostream_sub_t  *sub;
+
+    sub = ngx_pcalloc(pool, sizeof(ngx_http_geostream_sub_t));
+    if (sub == NULL) {
+        return NULL;
+    }
+
+    sub->pool = pool;
+    sub->stats = stats;
+    sub->connection = r->connection;
+    sub->may_leave = (pool != r->pool);
+
+    return sub;
+}
+
+
+/*
+ * Until it starts the stream is in no topic's queues: nothing but its
+ * waiting list and this timer (the heartbeat's event, unused before the
+ * stream starts) refer to it.
+ */
+ngx_int_t
+ngx_http_geostream_sub_wait(ngx_http_request_t *r,
+    ngx_http_geostream_sub_t *sub, ngx_msec_t timeout,
+    ngx_event_handler_pt handler, ngx_pool_cleanup_pt gone)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = gone;
+    cln->data = sub;
+    sub->cleanup = cln;
+    sub->request = r;
+
+    sub->heartbeat.handler = handler;
+    sub->heartbeat.data = sub;
+    sub->heartbeat.log = r->connection->log;
+    sub->heartbeat.cancelable = 1;
+    ngx_add_timer(&sub->heartbeat, timeout);
+
+    /* a client that goes away meanwhile finalizes the request */
+    r->read_event_handler = ngx_http_test_reading;
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+void
+ngx_http_geostream_sub_waited(ngx_http_geostream_sub_t *sub, ngx_uint_t gone)
+{
+    if (sub->heartbeat.timer_set) {
+        ngx_del_timer(&sub->heartbeat);
+    }
+
+    if (!gone) {
+        sub->cleanup->handler = NULL;
+        sub->cleanup = NULL;
+    }
+
+    sub->request = NULL;
+}
+
+
+ngx_int_t
+ngx_http_geostream_sub_open(ngx_http_request_t *r,
+    ngx_http_geostream_sub_t *sub, ngx_http_geostream_sub_detach_pt detach)
+{
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_geostream_ctx_t        *ctx;
+    ngx_http_geostream_loc_conf_t   *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_geostream_module);
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    sub->request = r;
+    sub->out_tail = &sub->out;
+    sub->backlog_max = glcf->backlog;
+    sub->heartbeat_interval = glcf->heartbeat;
+    sub->detach_handler = detach;
+
+    ngx_geostream_stats_add(sub->stats, subscribers, 1);
+
+    cln->handler = ngx_http_geostream_sub_cleanup;
+    cln->data = sub;
+    sub->cleanup = cln;
+
+    ctx = ngx_http_geostream_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->subscriber = sub;
+
+    sub->heartbeat.handler = ngx_http_geostream_sub_heartbeat;
+    sub->heartbeat.data = sub;
+    sub->heartbeat.log = r->connection->log;
+    sub->heartbeat.cancelable = 1;
+
+    if (sub->heartbeat_interval) {
+        ngx_add_timer(&sub->heartbeat, sub->heartbeat_interval);
+    }
+
+    sub->lifetime.handler = ngx_http_geostream_sub_expire;
+    sub->lifetime.data = sub;
+    sub->lifetime.log = r->connection->log;
+    sub->lifetime.cancelable = 1;
+
+    if (glcf->lifetime) {
+        ngx_add_timer(&sub->lifetime, glcf->lifetime);
+    }
+
+    r->main->count++;
+
+    /* notice a client that goes away; write when the socket lets us */
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_geostream_sub_write;
+
+    /*
+     * An idle connection is closed at once when the worker shuts down
+     * gracefully (reload), so old workers do not wait for streams that
+     * never end; clients reconnect to the new workers.
+     */
+    r->connection->idle = 1;
+
+    sub->leave.handler = ngx_http_geostream_sub_leave;
+    sub->leave.data = sub;
+    sub->leave.log = r->connection->log;
+
+    return NGX_OK;
+}
 
 
 /*
@@ -40,10 +205,8 @@ static ngx_uint_t ngx_http_geostream_sub_unread(
  */
 ngx_int_t
 ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
-    ngx_geostream_event_t *ev, u_char *data, size_t len)
+    ngx_geostream_event_t *ev, u_char *data, size_t len, ngx_uint_t replayed)
 {
-    ngx_http_geostream_out_t  *o;
-
     if (sub->overflow || sub->detached) {
         return NGX_ERROR;
     }
@@ -53,6 +216,80 @@ ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
         return NGX_OK;
     }
 
+    return ngx_http_geostream_out_get(sub, ev, data, len, replayed) ? NGX_OK
+                                                                    : NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_geostream_sub_append_owned(ngx_http_geostream_sub_t *sub,
+    u_char *data, size_t len, ngx_uint_t replayed)
+{
+    ngx_http_geostream_out_t  *o;
+
+    if (sub->overflow || sub->detached || len == 0) {
+        return NGX_ERROR;
+    }
+
+    o = ngx_http_geostream_out_get(sub, NULL, data, len, replayed);
+    if (o == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* its memory goes with its piece of output */
+    o->owned = 1;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_geostream_sub_lost(ngx_http_geostream_sub_t *sub)
+{
+    sub->overflow = 1;
+}
+
+
+/* the subscriber is written to once the whole hand-over is queued */
+void
+ngx_http_geostream_sub_mark(ngx_http_geostream_sub_t *sub,
+    ngx_http_geostream_sub_t **dirty)
+{
+    if (!sub->dirty) {
+        sub->dirty = 1;
+        sub->next_dirty = *dirty;
+        *dirty = sub;
+    }
+}
+
+
+/* one write per subscriber for the whole hand-over: how many were written */
+ngx_uint_t
+ngx_http_geostream_sub_flush_marked(ngx_http_geostream_sub_t *dirty)
+{
+    ngx_uint_t                 n;
+    ngx_http_geostream_sub_t  *sub, *next;
+
+    n = 0;
+
+    for (sub = dirty; sub; sub = next) {
+        next = sub->next_dirty;
+        sub->dirty = 0;
+        ngx_http_geostream_sub_flush(sub);
+        n++;
+    }
+
+    return n;
+}
+
+
+/* a piece of output at the queue's tail */
+static ngx_http_geostream_out_t *
+ngx_http_geostream_out_get(ngx_http_geostream_sub_t *sub,
+    ngx_geostream_event_t *ev, u_char *data, size_t len, ngx_uint_t replayed)
+{
+    ngx_http_geostream_out_t  *o;
+
     o = sub->free;
 
     if (o) {
@@ -61,7 +298,7 @@ ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
     } else {
         o = ngx_palloc(sub->pool, sizeof(ngx_http_geostream_out_t));
         if (o == NULL) {
-            return NGX_ERROR;
+            return NULL;
         }
     }
 
@@ -86,9 +323,9 @@ ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
     o->size = len + sizeof(ngx_http_geostream_out_t);
 
     /* a replay may run ahead of the backlog limit: the ring bounds it */
-    o->replayed = sub->replaying;
+    o->replayed = replayed ? 1 : 0;
 
-    if (sub->replaying) {
+    if (replayed) {
         sub->replayed += o->size;
     }
 
@@ -105,7 +342,7 @@ ngx_http_geostream_sub_append(ngx_http_geostream_sub_t *sub,
 
     sub->backlog += o->size;
 
-    return NGX_OK;
+    return o;
 }
 
 
@@ -201,9 +438,9 @@ ngx_http_geostream_sub_too_slow(ngx_http_geostream_sub_t *sub)
                   "geostream: subscriber of \"%V\" fell %uz bytes "
                   "behind (geostream_backlog), closing its stream",
                   &sub->topics, sub->backlog);
-    ngx_geostream_stats_add(closed_too_slow, 1);
+    ngx_geostream_stats_add(sub->stats, closed_too_slow, 1);
     ngx_http_geostream_sub_reset(sub);
-    ngx_http_geostream_sub_close(sub, NGX_ERROR);
+    ngx_http_geostream_sub_close(sub, NGX_ERROR, "too slow");
 
     return 1;
 }
@@ -232,7 +469,7 @@ ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub)
     c = r->connection;
 
     if (sub->overflow) {
-        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        ngx_http_geostream_sub_close(sub, NGX_ERROR, "lost events");
         return;
     }
 
@@ -245,7 +482,7 @@ ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub)
     rc = ngx_http_output_filter(r, in);
 
     if (rc == NGX_ERROR) {
-        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        ngx_http_geostream_sub_close(sub, NGX_ERROR, "write failed");
         return;
     }
 
@@ -265,7 +502,7 @@ ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub)
         }
 
         if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
-            ngx_http_geostream_sub_close(sub, NGX_ERROR);
+            ngx_http_geostream_sub_close(sub, NGX_ERROR, "write failed");
         }
 
         return;
@@ -282,7 +519,7 @@ ngx_http_geostream_sub_flush(ngx_http_geostream_sub_t *sub)
 }
 
 
-void
+static void
 ngx_http_geostream_sub_write(ngx_http_request_t *r)
 {
     ngx_event_t                *wev;
@@ -299,6 +536,11 @@ ngx_http_geostream_sub_write(ngx_http_request_t *r)
         ctx = ngx_http_get_module_ctx(r, ngx_http_geostream_module);
 
         if (ctx && ctx->subscriber) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "geostream subscriber of \"%V\" closes: "
+                           "client timed out",
+                           &((ngx_http_geostream_sub_t *) ctx->subscriber)
+                           ->topics);
             ngx_http_geostream_sub_reset(ctx->subscriber);
         }
 
@@ -326,13 +568,11 @@ ngx_http_geostream_sub_write(ngx_http_request_t *r)
  * alone, writing its own chunks (ngx_http_geostream_sub_send()).  A posted
  * event, so that nginx is done with the request when it happens.
  */
-void
+static void
 ngx_http_geostream_sub_leave(ngx_event_t *ev)
 {
-    ngx_chain_t                *cl;
     ngx_connection_t           *c;
     ngx_http_request_t         *r;
-    ngx_http_connection_t      *hc;
     ngx_http_core_loc_conf_t   *clcf;
     ngx_http_geostream_sub_t   *sub;
 
@@ -368,13 +608,48 @@ ngx_http_geostream_sub_leave(ngx_event_t *ev)
 
     sub->send_timeout = clcf->send_timeout;
     sub->chunked = r->chunked;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "geostream subscriber of \"%V\" leaves its request%s",
+                   &sub->topics, sub->chunked ? ", chunked" : "");
+
+    ngx_http_geostream_sub_release_request(sub);
+
+    c->data = sub;
+    c->read->handler = ngx_http_geostream_stream_read;
+    c->write->handler = ngx_http_geostream_stream_write;
+
+    sub->chunk_head.memory = 1;
+    sub->chunk_head_link.buf = &sub->chunk_head;
+    sub->chunk_tail.memory = 1;
+    sub->chunk_tail_link.buf = &sub->chunk_tail;
+
+    /* what came meanwhile, and the client's close if it came already */
+    ngx_http_geostream_sub_send(sub);
+}
+
+
+/*
+ * The request goes (its pool, logged as for a keepalive connection), and
+ * the connection frees the request's header buffers as a keepalive
+ * connection does; the stream is in neither.
+ */
+static void
+ngx_http_geostream_sub_release_request(ngx_http_geostream_sub_t *sub)
+{
+    ngx_chain_t                *cl;
+    ngx_connection_t           *c;
+    ngx_http_request_t         *r;
+    ngx_http_connection_t      *hc;
+
+    r = sub->request;
+    c = r->connection;
     hc = r->http_connection;
 
     if (c->write->timer_set) {
         ngx_del_timer(c->write);
     }
 
-    /* the request's pool goes; the stream is not in it */
     sub->cleanup->handler = NULL;
     sub->cleanup = NULL;
     sub->request = NULL;
@@ -384,7 +659,6 @@ ngx_http_geostream_sub_leave(ngx_event_t *ev)
     c->destroyed = 0;
     c->log->action = "streaming events";
 
-    /* the request's header buffers, as a keepalive connection frees them */
     if (c->buffer && c->buffer->start
         && ngx_pfree(c->pool, c->buffer->start) == NGX_OK)
     {
@@ -405,18 +679,6 @@ ngx_http_geostream_sub_leave(ngx_event_t *ev)
     }
 
     hc->free = NULL;
-
-    c->data = sub;
-    c->read->handler = ngx_http_geostream_stream_read;
-    c->write->handler = ngx_http_geostream_stream_write;
-
-    sub->chunk_head.memory = 1;
-    sub->chunk_head_link.buf = &sub->chunk_head;
-    sub->chunk_tail.memory = 1;
-    sub->chunk_tail_link.buf = &sub->chunk_tail;
-
-    /* what came meanwhile, and the client's close if it came already */
-    ngx_http_geostream_sub_send(sub);
 }
 
 
@@ -429,90 +691,36 @@ ngx_http_geostream_sub_leave(ngx_event_t *ev)
 static void
 ngx_http_geostream_sub_send(ngx_http_geostream_sub_t *sub)
 {
-    off_t                      size;
-    ngx_chain_t               *cl, *first;
-    ngx_connection_t          *c;
-
-    static u_char              crlf[] = CRLF;
-    static u_char              last_chunk[] = "0" CRLF CRLF;
+    ngx_int_t          rc;
+    ngx_chain_t       *cl;
+    ngx_connection_t  *c;
 
     c = sub->connection;
 
     if (sub->overflow) {
-        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        ngx_http_geostream_sub_close(sub, NGX_ERROR, "lost events");
         return;
     }
 
     for ( ;; ) {
 
         if (sub->sending == NULL) {
+            rc = ngx_http_geostream_sub_frame(sub);
 
-            if (sub->unsent == NULL) {
-
-                /* TLS may keep what the socket did not take: flush it */
-                if (c->buffered) {
-                    if (c->send_chain(c, NULL, 0) == NGX_CHAIN_ERROR) {
-                        c->error = 1;
-                        ngx_http_geostream_sub_close(sub, NGX_ERROR);
-                        return;
-                    }
-
-                    if (c->buffered) {
-                        break;
-                    }
-                }
-
-                if (!sub->closing || sub->out) {
-                    break;
-                }
-
-                if (!sub->chunked || sub->ended) {
-                    /* the last chunk is written: the stream is over */
-                    ngx_http_geostream_sub_close(sub, NGX_OK);
-                    return;
-                }
-
-                sub->ended = 1;
-                sub->chunk_head.pos = last_chunk;
-                sub->chunk_head.last = last_chunk + sizeof(last_chunk) - 1;
-                sub->chunk_head.flush = 1;
-                sub->chunk_head_link.next = NULL;
-                sub->sending = &sub->chunk_head_link;
-                continue;
+            if (rc == NGX_DONE) {
+                return;
             }
 
-            /*
-             * The chunk's last buffer says "flush": TLS otherwise keeps
-             * small writes in its buffer until it fills.
-             */
-            first = ngx_http_geostream_sub_chain(sub, !sub->chunked, &size);
-
-            if (sub->chunked) {
-                sub->chunk_head.pos = sub->chunk_size;
-                sub->chunk_head.last = ngx_sprintf(sub->chunk_size,
-                                                   "%xO" CRLF, size);
-                sub->chunk_head.flush = 0;
-                sub->chunk_head_link.next = first;
-
-                sub->chunk_tail.pos = crlf;
-                sub->chunk_tail.last = crlf + sizeof(crlf) - 1;
-                sub->chunk_tail.flush = 1;
-                sub->chunk_tail_link.next = NULL;
-
-                for (cl = first; cl->next; cl = cl->next) { /* void */ }
-                cl->next = &sub->chunk_tail_link;
-
-                first = &sub->chunk_head_link;
+            if (rc == NGX_AGAIN) {
+                break;
             }
-
-            sub->sending = first;
         }
 
         cl = c->send_chain(c, sub->sending, 0);
 
         if (cl == NGX_CHAIN_ERROR) {
             c->error = 1;
-            ngx_http_geostream_sub_close(sub, NGX_ERROR);
+            ngx_http_geostream_sub_close(sub, NGX_ERROR, "write failed");
             return;
         }
 
@@ -535,7 +743,7 @@ ngx_http_geostream_sub_send(ngx_http_geostream_sub_t *sub)
         }
 
         if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
-            ngx_http_geostream_sub_close(sub, NGX_ERROR);
+            ngx_http_geostream_sub_close(sub, NGX_ERROR, "write failed");
         }
 
         return;
@@ -544,6 +752,96 @@ ngx_http_geostream_sub_send(ngx_http_geostream_sub_t *sub)
     if (c->write->timer_set) {
         ngx_del_timer(c->write);
     }
+}
+
+
+/*
+ * Frames what the stream sends next into "sending": NGX_OK when there is
+ * something, NGX_AGAIN when there is nothing to send now, NGX_DONE when
+ * the stream was closed (and so freed).
+ */
+static ngx_int_t
+ngx_http_geostream_sub_frame(ngx_http_geostream_sub_t *sub)
+{
+    off_t         size;
+    ngx_chain_t  *cl, *first;
+
+    if (sub->unsent == NULL) {
+        return ngx_http_geostream_sub_frame_end(sub);
+    }
+
+    /*
+     * The chunk's last buffer says "flush": TLS otherwise keeps small
+     * writes in its buffer until it fills.
+     */
+    first = ngx_http_geostream_sub_chain(sub, !sub->chunked, &size);
+
+    if (sub->chunked) {
+        sub->chunk_head.pos = sub->chunk_size;
+        sub->chunk_head.last = ngx_sprintf(sub->chunk_size, "%xO" CRLF, size);
+        sub->chunk_head.flush = 0;
+        sub->chunk_head_link.next = first;
+
+        sub->chunk_tail.pos = ngx_http_geostream_crlf;
+        sub->chunk_tail.last = ngx_http_geostream_crlf
+                               + sizeof(ngx_http_geostream_crlf) - 1;
+        sub->chunk_tail.flush = 1;
+        sub->chunk_tail_link.next = NULL;
+
+        for (cl = first; cl->next; cl = cl->next) { /* void */ }
+        cl->next = &sub->chunk_tail_link;
+
+        first = &sub->chunk_head_link;
+    }
+
+    sub->sending = first;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Nothing new to send: what TLS kept is flushed, and a stream that is
+ * closing ends once all is written, with the last chunk if chunked.
+ */
+static ngx_int_t
+ngx_http_geostream_sub_frame_end(ngx_http_geostream_sub_t *sub)
+{
+    ngx_connection_t  *c;
+
+    c = sub->connection;
+
+    if (c->buffered) {
+        if (c->send_chain(c, NULL, 0) == NGX_CHAIN_ERROR) {
+            c->error = 1;
+            ngx_http_geostream_sub_close(sub, NGX_ERROR, "write failed");
+            return NGX_DONE;
+        }
+
+        if (c->buffered) {
+            return NGX_AGAIN;
+        }
+    }
+
+    if (!sub->closing || sub->out) {
+        return NGX_AGAIN;
+    }
+
+    if (!sub->chunked || sub->ended) {
+        /* the last chunk is written: the stream is over */
+        ngx_http_geostream_sub_close(sub, NGX_OK, "its end is written");
+        return NGX_DONE;
+    }
+
+    sub->ended = 1;
+    sub->chunk_head.pos = ngx_http_geostream_last_chunk;
+    sub->chunk_head.last = ngx_http_geostream_last_chunk
+                           + sizeof(ngx_http_geostream_last_chunk) - 1;
+    sub->chunk_head.flush = 1;
+    sub->chunk_head_link.next = NULL;
+    sub->sending = &sub->chunk_head_link;
+
+    return NGX_OK;
 }
 
 
@@ -563,7 +861,7 @@ ngx_http_geostream_stream_read(ngx_event_t *rev)
     if (c->close) {
         /* a worker that shuts down closes its idle connections */
         ngx_http_geostream_sub_shutdown(sub);
-        ngx_http_geostream_sub_close(sub, NGX_OK);
+        ngx_http_geostream_sub_close(sub, NGX_OK, "worker shuts down");
         return;
     }
 
@@ -579,21 +877,21 @@ ngx_http_geostream_stream_read(ngx_event_t *rev)
                           "geostream: client closed the stream");
         }
 
-        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        ngx_http_geostream_sub_close(sub, NGX_ERROR, "client gone");
         return;
     }
 
     /* a client that sends anything more is not listened to */
     if (n > 0 && (ngx_event_flags & NGX_USE_LEVEL_EVENT) && rev->active) {
         if (ngx_del_event(rev, NGX_READ_EVENT, 0) != NGX_OK) {
-            ngx_http_geostream_sub_close(sub, NGX_ERROR);
+            ngx_http_geostream_sub_close(sub, NGX_ERROR, "event failed");
         }
 
         return;
     }
 
     if (ngx_handle_read_event(rev, 0) != NGX_OK) {
-        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        ngx_http_geostream_sub_close(sub, NGX_ERROR, "event failed");
     }
 }
 
@@ -612,7 +910,7 @@ ngx_http_geostream_stream_write(ngx_event_t *wev)
                       "geostream: client timed out");
         c->timedout = 1;
         ngx_http_geostream_sub_reset(sub);
-        ngx_http_geostream_sub_close(sub, NGX_ERROR);
+        ngx_http_geostream_sub_close(sub, NGX_ERROR, "client timed out");
         return;
     }
 
@@ -620,7 +918,7 @@ ngx_http_geostream_stream_write(ngx_event_t *wev)
 }
 
 
-void
+static void
 ngx_http_geostream_sub_heartbeat(ngx_event_t *ev)
 {
     ngx_http_geostream_sub_t  *sub;
@@ -631,7 +929,8 @@ ngx_http_geostream_sub_heartbeat(ngx_event_t *ev)
     if (sub->out == NULL) {
         if (ngx_http_geostream_sub_append(sub, NULL,
                                           (u_char *) NGX_HTTP_GEOSTREAM_BEAT,
-                                          sizeof(NGX_HTTP_GEOSTREAM_BEAT) - 1)
+                                          sizeof(NGX_HTTP_GEOSTREAM_BEAT) - 1,
+                                          0)
             == NGX_OK)
         {
             ngx_add_timer(ev, sub->heartbeat_interval);
@@ -648,7 +947,7 @@ ngx_http_geostream_sub_heartbeat(ngx_event_t *ev)
  * geostream_sse_lifetime is over: the stream ends cleanly, and the client
  * reconnects with its cursor (to this nginx or, behind a balancer, another).
  */
-void
+static void
 ngx_http_geostream_sub_expire(ngx_event_t *ev)
 {
     ngx_http_request_t        *r;
@@ -656,6 +955,10 @@ ngx_http_geostream_sub_expire(ngx_event_t *ev)
 
     sub = ev->data;
     r = sub->request;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "geostream subscriber of \"%V\" closes: lifetime is over",
+                   &sub->topics);
 
     ngx_http_geostream_sub_detach(sub);
     sub->connection->idle = 0;
@@ -667,8 +970,8 @@ ngx_http_geostream_sub_expire(ngx_event_t *ev)
         return;
     }
 
-    ngx_http_geostream_sub_close(sub, ngx_http_send_special(r,
-                                                            NGX_HTTP_LAST));
+    ngx_http_geostream_sub_close(sub, ngx_http_send_special(r, NGX_HTTP_LAST),
+                                 "lifetime");
 }
 
 
@@ -679,13 +982,18 @@ ngx_http_geostream_sub_expire(ngx_event_t *ev)
  * The subscriber is freed.
  */
 static void
-ngx_http_geostream_sub_close(ngx_http_geostream_sub_t *sub, ngx_int_t rc)
+ngx_http_geostream_sub_close(ngx_http_geostream_sub_t *sub, ngx_int_t rc,
+    const char *reason)
 {
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     r = sub->request;
     c = sub->connection;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "geostream subscriber of \"%V\" closes: %s, "
+                   "%uz bytes unsent", &sub->topics, reason, sub->backlog);
 
     ngx_http_geostream_sub_detach(sub);
 
@@ -710,9 +1018,6 @@ ngx_http_geostream_sub_close(ngx_http_geostream_sub_t *sub, ngx_int_t rc)
 static void
 ngx_http_geostream_sub_detach(ngx_http_geostream_sub_t *sub)
 {
-    ngx_uint_t                    i;
-    ngx_http_geostream_member_t  *m;
-
     if (sub->detached) {
         return;
     }
@@ -731,34 +1036,30 @@ ngx_http_geostream_sub_detach(ngx_http_geostream_sub_t *sub)
         ngx_del_timer(&sub->lifetime);
     }
 
-    for (i = 0; i < sub->nmembers; i++) {
-        m = &sub->members[i];
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, sub->connection->log, 0,
+                   "geostream subscriber of \"%V\" detached", &sub->topics);
 
-        if (m->replay) {
-            /* the replay runs on; its events find no owner */
-            m->replay->owner = NULL;
-            m->replay = NULL;
-        }
-
-        if (m->position) {
-            ngx_geostream_event_release(m->position);
-            m->position = NULL;
-        }
-
-        ngx_queue_remove(&m->queue);
-        m->topic->nsubscribers--;
+    if (sub->detach_handler) {
+        sub->detach_handler(sub);
     }
 
-    ngx_geostream_stats_add(subscribers, -1);
+    ngx_geostream_stats_add(sub->stats, subscribers, -1);
 }
 
 
-void
+/* the stream's request goes: nginx finalized it (its client went) */
+static void
 ngx_http_geostream_sub_cleanup(void *data)
 {
     ngx_http_geostream_sub_t  *sub = data;
 
     ngx_http_geostream_out_t  *o;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sub->connection->log, 0,
+                   "geostream subscriber of \"%V\" closes: %s", &sub->topics,
+                   sub->request == NULL ? "connection closed"
+                   : sub->connection->close ? "worker shuts down"
+                                            : "request finalized");
 
     /*
      * A stream that keeps its request, closed by a worker that shuts
@@ -789,7 +1090,7 @@ ngx_http_geostream_sub_cleanup(void *data)
  * client resumes by cursor all the same.  An HTTP/2 stream shares its
  * connection with others: HTTP/2 resets the stream alone.
  */
-void
+static void
 ngx_http_geostream_sub_reset(ngx_http_geostream_sub_t *sub)
 {
     struct linger      linger;
