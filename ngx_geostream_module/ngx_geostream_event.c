@@ -152,20 +152,14 @@ ngx_geostream_event_message(ngx_geostream_reading_t *rd, int32_t partition,
 ngx_geostream_event_t *
 ngx_geostream_event_ready(ngx_geostream_reading_t *rd)
 {
-    ngx_geostream_event_t   *ev;
-    ngx_geostream_cursor_t   cursor;
-
-    cursor.next = rd->next_offsets;
-    cursor.n = rd->partitions;
+    ngx_geostream_event_t  *ev;
 
     ev = ngx_geostream_event_alloc(NGX_GEOSTREAM_EVENT_TOPIC_READY, rd,
-                                   NULL, 0, ngx_geostream_cursor_len(&cursor));
+                                   NULL, 0, 0);
     if (ev == NULL) {
         return NULL;
     }
 
-    /* the cursor as text too, as the consumer location reads it now */
-    (void) ngx_geostream_cursor_write(ev->data.data, &ev->cursor);
     ev->timestamp = (int64_t) time(NULL) * 1000;
 
     return ev;

@@ -82,7 +82,7 @@ struct ngx_geostream_event_s {
     double                      lat;
     double                      lon;
 
-    /* a message: its SSE event; TOPIC_READY: the cursor reading began at */
+    /* its SSE bytes (a message, a reset, a notice); TOPIC_READY: none */
     ngx_str_t                   data;
 };
 

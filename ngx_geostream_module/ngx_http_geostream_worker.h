@@ -43,11 +43,12 @@ typedef struct {
 
 
 /*
- * Starts what the worker needs, when it has Kafka brokers to talk to (a
- * worker without counts its counters locally): a worker whose producers cannot start
- * still serves everything else, and its produce requests are refused
- * (NGX_ERROR is logged, not fatal).  "delivered" is the producer
- * location's callback for the reports its requests wait for.
+ * Starts what the worker needs; its producers and its slot of the
+ * counters only when it has Kafka brokers to talk to (without, it counts
+ * for itself).  A worker whose producers cannot start still serves
+ * everything else, and its produce requests are refused (NGX_ERROR is
+ * logged, not fatal).  "delivered" is the producer location's callback
+ * for the reports its requests wait for.
  */
 ngx_int_t ngx_http_geostream_worker_init(ngx_cycle_t *cycle,
     ngx_http_geostream_main_conf_t *gmcf,
