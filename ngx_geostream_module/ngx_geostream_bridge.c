@@ -8,7 +8,6 @@
 #include <ngx_event.h>
 
 #include <pthread.h>
-#include <librdkafka/rdkafka.h>
 
 #include "ngx_geostream_bridge.h"
 
@@ -202,53 +201,4 @@ ngx_geostream_pipe_drain(ngx_connection_t *c)
     while (read(c->fd, buf, sizeof(buf)) > 0) {
         /* void */
     }
-}
-
-
-ngx_int_t
-ngx_geostream_thread_join(pthread_t thread, ngx_msec_t deadline)
-{
-    ngx_msec_int_t   left;
-    struct timespec  ts;
-
-    ngx_time_update();
-    left = (ngx_msec_int_t) (deadline - ngx_current_msec);
-
-    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
-        return pthread_join(thread, NULL) == 0 ? NGX_OK : NGX_ERROR;
-    }
-
-    if (left > 0) {
-        ts.tv_sec += left / 1000;
-        ts.tv_nsec += (left % 1000) * 1000000;
-
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-    }
-
-    return pthread_timedjoin_np(thread, NULL, &ts) == 0 ? NGX_OK : NGX_AGAIN;
-}
-
-
-/*
- * rd_kafka_consume_batch_queue() alone waits out its whole timeout to
- * fill the batch: ~100 ms of latency on every event of a quiet topic.
- */
-ssize_t
-ngx_geostream_thread_consume(rd_kafka_queue_t *queue, int timeout,
-    rd_kafka_message_t **msgs, size_t size)
-{
-    ssize_t  n;
-
-    msgs[0] = rd_kafka_consume_queue(queue, timeout);
-
-    if (msgs[0] == NULL) {
-        return 0;
-    }
-
-    n = rd_kafka_consume_batch_queue(queue, 0, msgs + 1, size - 1);
-
-    return 1 + (n > 0 ? n : 0);
 }

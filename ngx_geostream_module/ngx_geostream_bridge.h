@@ -6,9 +6,8 @@
  * The thread never touches nginx objects; the loop never waits for the
  * thread but for the lock.
  *
- * Also the plain helpers the threads of a worker need: a notification
- * pipe that the event loop watches, joining a thread with a deadline, and
- * taking a batch of messages from a librdkafka queue.
+ * Also the notification pipe that the event loop watches, which the
+ * producers use for librdkafka's delivery reports too.
  */
 
 #ifndef _NGX_GEOSTREAM_BRIDGE_H_INCLUDED_
@@ -20,7 +19,6 @@
 #include <ngx_event.h>
 
 #include <pthread.h>
-#include <librdkafka/rdkafka.h>
 
 #include "ngx_geostream_event.h"
 
@@ -78,21 +76,6 @@ ngx_connection_t *ngx_geostream_pipe_open(ngx_cycle_t *cycle,
 void ngx_geostream_pipe_close(ngx_connection_t *c, ngx_fd_t write_fd);
 /* reads what woke the loop up, so that the pipe is quiet again */
 void ngx_geostream_pipe_drain(ngx_connection_t *c);
-
-/*
- * Waits for a thread of the worker until "deadline" (ngx_current_msec's
- * clock): NGX_OK once it has ended; NGX_AGAIN if it is still in a call to
- * Kafka that does not return in time, when the exiting worker leaves it.
- */
-ngx_int_t ngx_geostream_thread_join(pthread_t thread, ngx_msec_t deadline);
-
-/*
- * On a thread: waits up to "timeout" ms for a message of "queue", then
- * takes every message that is ready, up to "size", without waiting more;
- * how many are in "msgs"
- */
-ssize_t ngx_geostream_thread_consume(rd_kafka_queue_t *queue, int timeout,
-    rd_kafka_message_t **msgs, size_t size);
 
 
 #endif /* _NGX_GEOSTREAM_BRIDGE_H_INCLUDED_ */

@@ -45,6 +45,7 @@ static void ngx_geostream_producer_count_failure(
     ngx_geostream_producers_t *pr, const char *topic, rd_kafka_resp_err_t err);
 static void ngx_geostream_producer_log_failures(ngx_geostream_producers_t *pr,
     ngx_log_t *log, const char *when);
+static void ngx_geostream_producer_give_up(ngx_geostream_producers_t *pr);
 static int ngx_geostream_producer_purge(ngx_geostream_producers_t *pr);
 static void ngx_geostream_producer_topics_stop(ngx_geostream_producers_t *pr);
 static void ngx_geostream_producer_topics_free(ngx_geostream_producers_t *pr);
@@ -174,7 +175,6 @@ void
 ngx_geostream_producer_exit(ngx_geostream_producers_t *pr,
     ngx_msec_t deadline)
 {
-    int             left;
     ngx_uint_t      i;
     ngx_msec_int_t  remaining;
 
@@ -208,14 +208,7 @@ ngx_geostream_producer_exit(ngx_geostream_producers_t *pr,
         rd_kafka_flush(pr->rk[i], remaining > 0 ? (int) remaining : 0);
     }
 
-    left = ngx_geostream_producer_purge(pr);
-
-    if (left > 0) {
-        ngx_log_error(NGX_LOG_ALERT, pr->log, 0,
-                      "geostream: %d kafka messages not delivered "
-                      "within geostream_kafka_flush_timeout %M",
-                      left, pr->conf->flush_timeout);
-    }
+    ngx_geostream_producer_give_up(pr);
 
     ngx_geostream_producer_log_failures(pr, pr->log, "on exit");
 
@@ -291,8 +284,6 @@ ngx_geostream_producer_hold(ngx_event_t *ev)
 static ngx_int_t
 ngx_geostream_producer_stopping(ngx_geostream_producers_t *pr)
 {
-    int  left;
-
     if (pr->stop_deadline == 0) {
         pr->stop_deadline = ngx_current_msec + pr->conf->flush_timeout;
         pr->stop_deadline += (pr->stop_deadline == 0);
@@ -307,6 +298,18 @@ ngx_geostream_producer_stopping(ngx_geostream_producers_t *pr)
         return NGX_AGAIN;
     }
 
+    ngx_geostream_producer_give_up(pr);
+
+    return NGX_OK;
+}
+
+
+/* what Kafka has not taken by the deadline is given up, and said once */
+static void
+ngx_geostream_producer_give_up(ngx_geostream_producers_t *pr)
+{
+    int  left;
+
     left = ngx_geostream_producer_purge(pr);
 
     if (left > 0) {
@@ -315,8 +318,6 @@ ngx_geostream_producer_stopping(ngx_geostream_producers_t *pr)
                       "within geostream_kafka_flush_timeout %M",
                       left, pr->conf->flush_timeout);
     }
-
-    return NGX_OK;
 }
 
 

@@ -85,61 +85,14 @@ ngx_geostream_reader_init(ngx_geostream_reader_t *rr, ngx_cycle_t *cycle,
 ngx_int_t
 ngx_geostream_reader_start(ngx_geostream_reader_t *rr)
 {
-    int           err;
-    ngx_cycle_t  *cycle;
+    rr->kt.client.log = rr->cycle->log;
+    rr->kt.client.down = ngx_geostream_reader_brokers_down;
+    rr->kt.client.data = rr;
 
-    cycle = rr->cycle;
-
-    rr->client.log = cycle->log;
-    rr->client.down = ngx_geostream_reader_brokers_down;
-    rr->client.data = rr;
-
-    rr->rk = ngx_geostream_kafka_consumer_new(rr->conf, &rr->client, 0);
-    if (rr->rk == NULL) {
-        return NGX_ERROR;
-    }
-
-    rr->queue = rd_kafka_queue_new(rr->rk);
-
-    if (ngx_geostream_bridge_init(&rr->bridge, cycle, "reader", rr->handler,
-                                  rr->data)
-        != NGX_OK)
-    {
-        goto failed;
-    }
-
-    if (pthread_mutex_init(&rr->mutex, NULL) != 0) {
-        ngx_geostream_bridge_close(&rr->bridge);
-        goto failed;
-    }
-
-    err = pthread_create(&rr->thread, NULL, ngx_geostream_reader_thread, rr);
-    if (err != 0) {
-        ngx_log_error(NGX_LOG_ALERT, cycle->log, err,
-                      "geostream: cannot start the consumer thread");
-        pthread_mutex_destroy(&rr->mutex);
-        ngx_geostream_bridge_close(&rr->bridge);
-        goto failed;
-    }
-
-    rr->running = 1;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_CORE, cycle->log, 0,
-                   "geostream reader: thread started");
-
-    return NGX_OK;
-
-failed:
-
-    if (rr->queue) {
-        rd_kafka_queue_destroy(rr->queue);
-        rr->queue = NULL;
-    }
-
-    rd_kafka_destroy(rr->rk);
-    rr->rk = NULL;
-
-    return NGX_ERROR;
+    return ngx_geostream_kafka_thread_start(&rr->kt, rr->cycle, "reader",
+                                            rr->conf, 0, rr->handler,
+                                            rr->data,
+                                            ngx_geostream_reader_thread, rr);
 }
 
 
@@ -148,7 +101,7 @@ ngx_geostream_reader_follow(ngx_geostream_reader_t *rr, ngx_str_t *topic)
 {
     ngx_geostream_follow_t  *f;
 
-    if (!rr->running && ngx_geostream_reader_start(rr) != NGX_OK) {
+    if (!rr->kt.running && ngx_geostream_reader_start(rr) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -162,16 +115,16 @@ ngx_geostream_reader_follow(ngx_geostream_reader_t *rr, ngx_str_t *topic)
     ngx_memcpy(f->name, topic->data, topic->len);
     f->name[topic->len] = '\0';
 
-    pthread_mutex_lock(&rr->mutex);
+    pthread_mutex_lock(&rr->kt.mutex);
     f->next = rr->follow;
     rr->follow = f;
-    pthread_mutex_unlock(&rr->mutex);
+    pthread_mutex_unlock(&rr->kt.mutex);
 
     ngx_log_debug1(NGX_LOG_DEBUG_CORE, rr->cycle->log, 0,
                    "geostream reader: follow \"%V\"", topic);
 
     /* wake the thread up from its wait for messages */
-    rd_kafka_queue_yield(rr->queue);
+    rd_kafka_queue_yield(rr->kt.queue);
 
     return NGX_OK;
 }
@@ -180,34 +133,9 @@ ngx_geostream_reader_follow(ngx_geostream_reader_t *rr, ngx_str_t *topic)
 void
 ngx_geostream_reader_stop(ngx_geostream_reader_t *rr, ngx_msec_t deadline)
 {
-    if (!rr->running) {
-        return;
+    if (ngx_geostream_kafka_thread_stop(&rr->kt, deadline) == NGX_OK) {
+        ngx_geostream_reader_free(rr);
     }
-
-    pthread_mutex_lock(&rr->mutex);
-    rr->stop = 1;
-    pthread_mutex_unlock(&rr->mutex);
-
-    rd_kafka_queue_yield(rr->queue);
-
-    rr->running = 0;
-
-    /*
-     * With Kafka away, the thread may be in a metadata request that takes
-     * its whole timeout: the worker does not wait past its deadline for
-     * it, and leaves the reader as it is (the process is exiting).
-     */
-    if (ngx_geostream_thread_join(rr->thread, deadline) != NGX_OK) {
-        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
-                      "geostream: the consumer thread is still waiting "
-                      "for kafka; the worker exits without it");
-        return;
-    }
-
-    ngx_log_debug0(NGX_LOG_DEBUG_CORE, ngx_cycle->log, 0,
-                   "geostream reader: thread stopped");
-
-    ngx_geostream_reader_free(rr);
 }
 
 
@@ -244,13 +172,7 @@ ngx_geostream_reader_free(ngx_geostream_reader_t *rr)
     free(rr->cluster);
     rr->cluster = NULL;
 
-    rd_kafka_queue_destroy(rr->queue);
-    rd_kafka_destroy(rr->rk);
-    rr->queue = NULL;
-    rr->rk = NULL;
-
-    ngx_geostream_bridge_close(&rr->bridge);
-    pthread_mutex_destroy(&rr->mutex);
+    ngx_geostream_kafka_thread_free(&rr->kt);
 }
 
 
@@ -296,10 +218,10 @@ ngx_geostream_reader_thread(void *data)
         }
 
         /* logs and errors of the consumer instance */
-        rd_kafka_poll(rr->rk, 0);
+        rd_kafka_poll(rr->kt.rk, 0);
 
         if (batch) {
-            ngx_geostream_bridge_post(&rr->bridge, batch, tail);
+            ngx_geostream_bridge_post(&rr->kt.bridge, batch, tail);
             batch = NULL;
             tail = &batch;
         }
@@ -307,7 +229,7 @@ ngx_geostream_reader_thread(void *data)
         ngx_geostream_reader_read(rr, &tail);
 
         if (batch) {
-            ngx_geostream_bridge_post(&rr->bridge, batch, tail);
+            ngx_geostream_bridge_post(&rr->kt.bridge, batch, tail);
         }
     }
 }
@@ -324,11 +246,11 @@ ngx_geostream_reader_requests(ngx_geostream_reader_t *rr,
     ngx_uint_t               stop;
     ngx_geostream_follow_t  *follow, *next;
 
-    pthread_mutex_lock(&rr->mutex);
-    stop = rr->stop;
+    pthread_mutex_lock(&rr->kt.mutex);
+    stop = rr->kt.stop;
     follow = rr->follow;
     rr->follow = NULL;
-    pthread_mutex_unlock(&rr->mutex);
+    pthread_mutex_unlock(&rr->kt.mutex);
 
     for ( /* void */ ; follow; follow = next) {
         next = follow->next;
@@ -353,11 +275,12 @@ ngx_geostream_reader_read(ngx_geostream_reader_t *rr,
     rd_kafka_message_t     *msgs[NGX_GEOSTREAM_CONSUME_BATCH];
     ngx_geostream_event_t  *ev;
 
-    n = ngx_geostream_thread_consume(rr->queue, NGX_GEOSTREAM_CONSUME_WAIT,
-                                     msgs, NGX_GEOSTREAM_CONSUME_BATCH);
+    n = ngx_geostream_kafka_thread_consume(&rr->kt,
+                                           NGX_GEOSTREAM_CONSUME_WAIT, msgs,
+                                           NGX_GEOSTREAM_CONSUME_BATCH);
 
     /* an outage that began before this batch came is known now */
-    rd_kafka_poll(rr->rk, 0);
+    rd_kafka_poll(rr->kt.rk, 0);
 
     if (rr->brokers_down) {
         ngx_geostream_reader_back(rr);
@@ -450,7 +373,7 @@ ngx_geostream_reader_add(ngx_geostream_reader_t *rr,
      * the thread handles (ngx_geostream_reader_reset()), so that streams
      * are told, whatever auto.offset.reset the configuration gives.
      */
-    tconf = rd_kafka_default_topic_conf_dup(rr->rk);
+    tconf = rd_kafka_default_topic_conf_dup(rr->kt.rk);
     if (tconf != NULL
         && rd_kafka_topic_conf_set(tconf, "auto.offset.reset", "error",
                                    errstr, sizeof(errstr))
@@ -460,7 +383,7 @@ ngx_geostream_reader_add(ngx_geostream_reader_t *rr,
         tconf = NULL;
     }
 
-    ft->rkt = rd_kafka_topic_new(rr->rk, f->name, tconf);
+    ft->rkt = rd_kafka_topic_new(rr->kt.rk, f->name, tconf);
 
     if (ft->rd.name == NULL || ft->rkt == NULL) {
         ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
@@ -533,7 +456,7 @@ ngx_geostream_reader_partitions(ngx_geostream_reader_t *rr,
     rd_kafka_resp_err_t         err;
     const rd_kafka_metadata_t  *md;
 
-    err = rd_kafka_metadata(rr->rk, 0, ft->rkt, &md,
+    err = rd_kafka_metadata(rr->kt.rk, 0, ft->rkt, &md,
                             NGX_GEOSTREAM_METADATA_TIMEOUT);
 
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -586,7 +509,7 @@ ngx_geostream_reader_grow(ngx_geostream_reader_t *rr,
         start = 0;
 
         if (first) {
-            err = rd_kafka_query_watermark_offsets(rr->rk, ft->rd.name, p,
+            err = rd_kafka_query_watermark_offsets(rr->kt.rk, ft->rd.name, p,
                                              &low, &high,
                                              NGX_GEOSTREAM_METADATA_TIMEOUT);
             if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -640,7 +563,7 @@ ngx_geostream_reader_reset(ngx_geostream_reader_t *rr,
 
     was = ft->rd.next_offsets[p];
 
-    err = rd_kafka_query_watermark_offsets(rr->rk, ft->rd.name, p, &low,
+    err = rd_kafka_query_watermark_offsets(rr->kt.rk, ft->rd.name, p, &low,
                                            &high,
                                            NGX_GEOSTREAM_METADATA_TIMEOUT);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -689,7 +612,7 @@ ngx_geostream_reader_start_at(ngx_geostream_reader_t *rr,
     if (rd_kafka_consume_start_queue(ft->rkt, p,
                                      offset ? offset
                                             : RD_KAFKA_OFFSET_BEGINNING,
-                                     rr->queue)
+                                     rr->kt.queue)
         == -1)
     {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
@@ -716,7 +639,7 @@ ngx_geostream_reader_new_cluster(ngx_geostream_reader_t *rr)
     char        *id;
     ngx_uint_t   changed;
 
-    id = rd_kafka_clusterid(rr->rk, 0);
+    id = rd_kafka_clusterid(rr->kt.rk, 0);
 
     if (id == NULL) {
         return 0;
@@ -745,23 +668,18 @@ ngx_geostream_reader_new_cluster(ngx_geostream_reader_t *rr)
 static void
 ngx_geostream_reader_back(ngx_geostream_reader_t *rr)
 {
-    ngx_uint_t                  stop;
     rd_kafka_resp_err_t         err;
     const rd_kafka_metadata_t  *md;
 
     for ( ;; ) {
-        err = rd_kafka_metadata(rr->rk, 0, NULL, &md, 500);
+        err = rd_kafka_metadata(rr->kt.rk, 0, NULL, &md, 500);
 
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             rd_kafka_metadata_destroy(md);
             break;
         }
 
-        pthread_mutex_lock(&rr->mutex);
-        stop = rr->stop;
-        pthread_mutex_unlock(&rr->mutex);
-
-        if (stop) {
+        if (ngx_geostream_kafka_thread_stopping(&rr->kt)) {
             return;
         }
     }

@@ -20,8 +20,8 @@
 #include <librdkafka/rdkafka.h>
 
 #include "ngx_geostream_event.h"
-#include "ngx_geostream_bridge.h"
 #include "ngx_geostream_kafka_conf.h"
+#include "ngx_geostream_kafka_thread.h"
 #include "ngx_geostream_stats.h"
 
 
@@ -36,18 +36,11 @@ typedef struct {
     ngx_geostream_stats_t            *stats;
     ngx_geostream_bridge_handler_pt   handler;    /* the loop's, per batch */
     void                             *data;
-    unsigned                          running:1;
 
-    ngx_geostream_kafka_client_t      client;     /* its handle's opaque */
-    rd_kafka_t                       *rk;
-    rd_kafka_queue_t                 *queue;
-    pthread_t                         thread;
-    ngx_geostream_bridge_t            bridge;
-    pthread_mutex_t                   mutex;
+    ngx_geostream_kafka_thread_t      kt;         /* its handle, its lock */
 
-    /* under mutex */
+    /* under kt.mutex */
     ngx_geostream_follow_t           *follow;
-    ngx_uint_t                        stop;
 
     /* thread-only */
     ngx_geostream_followed_t         *followed;

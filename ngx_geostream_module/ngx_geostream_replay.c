@@ -73,7 +73,7 @@ ngx_geostream_replay_start(ngx_geostream_replayer_t *rs, ngx_str_t *topic,
 {
     ngx_geostream_replay_t  *rp;
 
-    if (!rs->running && ngx_geostream_replayer_start(rs) != NGX_OK) {
+    if (!rs->kt.running && ngx_geostream_replayer_start(rs) != NGX_OK) {
         return NULL;
     }
 
@@ -105,11 +105,11 @@ ngx_geostream_replay_start(ngx_geostream_replayer_t *rs, ngx_str_t *topic,
                    "geostream replay: \"%V\", %uz partitions, since %L, "
                    "owner %p", topic, n, since, owner);
 
-    pthread_mutex_lock(&rs->mutex);
+    pthread_mutex_lock(&rs->kt.mutex);
     *rs->jobs_tail = rp;
     rs->jobs_tail = &rp->next;
-    pthread_cond_signal(&rs->cond);
-    pthread_mutex_unlock(&rs->mutex);
+    pthread_cond_signal(&rs->kt.cond);
+    pthread_mutex_unlock(&rs->kt.mutex);
 
     return rp;
 }
@@ -120,50 +120,11 @@ ngx_geostream_replayer_start(ngx_geostream_replayer_t *rs)
 {
     rs->jobs = NULL;
     rs->jobs_tail = &rs->jobs;
-    rs->stop = 0;
 
-    rs->client.log = ngx_cycle->log;
-
-    rs->rk = ngx_geostream_kafka_consumer_new(rs->conf, &rs->client, 1);
-    if (rs->rk == NULL) {
-        return NGX_ERROR;
-    }
-
-    rs->queue = rd_kafka_queue_new(rs->rk);
-
-    if (ngx_geostream_bridge_init(&rs->bridge, rs->cycle, "replay",
-                                  rs->handler, rs->data)
-        != NGX_OK)
-    {
-        goto failed;
-    }
-
-    if (pthread_mutex_init(&rs->mutex, NULL) != 0
-        || pthread_cond_init(&rs->cond, NULL) != 0
-        || pthread_create(&rs->thread, NULL, ngx_geostream_replay_thread, rs)
-           != 0)
-    {
-        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                      "geostream: cannot start the replay thread");
-        ngx_geostream_bridge_close(&rs->bridge);
-        goto failed;
-    }
-
-    rs->running = 1;
-
-    ngx_log_debug0(NGX_LOG_DEBUG_CORE, ngx_cycle->log, 0,
-                   "geostream replay: thread started");
-
-    return NGX_OK;
-
-failed:
-
-    rd_kafka_queue_destroy(rs->queue);
-    rd_kafka_destroy(rs->rk);
-    rs->queue = NULL;
-    rs->rk = NULL;
-
-    return NGX_ERROR;
+    return ngx_geostream_kafka_thread_start(&rs->kt, rs->cycle, "replay",
+                                            rs->conf, 1, rs->handler,
+                                            rs->data,
+                                            ngx_geostream_replay_thread, rs);
 }
 
 
@@ -177,28 +138,10 @@ ngx_geostream_replay_free(ngx_geostream_replay_t *rp)
 void
 ngx_geostream_replay_stop(ngx_geostream_replayer_t *rs, ngx_msec_t deadline)
 {
-    if (!rs->running) {
-        return;
+    /* what the thread uses stays if it does not end: the process exits */
+    if (ngx_geostream_kafka_thread_stop(&rs->kt, deadline) == NGX_OK) {
+        ngx_geostream_replayer_free(rs);
     }
-
-    pthread_mutex_lock(&rs->mutex);
-    rs->stop = 1;
-    pthread_cond_signal(&rs->cond);
-    pthread_mutex_unlock(&rs->mutex);
-
-    rd_kafka_queue_yield(rs->queue);
-
-    rs->running = 0;
-
-    if (ngx_geostream_thread_join(rs->thread, deadline) != NGX_OK) {
-        /* what the thread uses stays: the process is on its way out */
-        return;
-    }
-
-    ngx_log_debug0(NGX_LOG_DEBUG_CORE, ngx_cycle->log, 0,
-                   "geostream replay: thread stopped");
-
-    ngx_geostream_replayer_free(rs);
 }
 
 
@@ -216,14 +159,7 @@ ngx_geostream_replayer_free(ngx_geostream_replayer_t *rs)
     rs->jobs = NULL;
     rs->jobs_tail = &rs->jobs;
 
-    rd_kafka_queue_destroy(rs->queue);
-    rd_kafka_destroy(rs->rk);
-    rs->queue = NULL;
-    rs->rk = NULL;
-
-    ngx_geostream_bridge_close(&rs->bridge);
-    pthread_cond_destroy(&rs->cond);
-    pthread_mutex_destroy(&rs->mutex);
+    ngx_geostream_kafka_thread_free(&rs->kt);
 }
 
 
@@ -264,14 +200,14 @@ ngx_geostream_replay_next(ngx_geostream_replayer_t *rs)
 {
     ngx_geostream_replay_t  *rp;
 
-    pthread_mutex_lock(&rs->mutex);
+    pthread_mutex_lock(&rs->kt.mutex);
 
-    while (rs->jobs == NULL && !rs->stop) {
-        pthread_cond_wait(&rs->cond, &rs->mutex);
+    while (rs->jobs == NULL && !rs->kt.stop) {
+        pthread_cond_wait(&rs->kt.cond, &rs->kt.mutex);
     }
 
-    if (rs->stop) {
-        pthread_mutex_unlock(&rs->mutex);
+    if (rs->kt.stop) {
+        pthread_mutex_unlock(&rs->kt.mutex);
         return NULL;
     }
 
@@ -282,7 +218,7 @@ ngx_geostream_replay_next(ngx_geostream_replayer_t *rs)
         rs->jobs_tail = &rs->jobs;
     }
 
-    pthread_mutex_unlock(&rs->mutex);
+    pthread_mutex_unlock(&rs->kt.mutex);
 
     rp->next = NULL;
 
@@ -298,7 +234,7 @@ ngx_geostream_replay_run(ngx_geostream_replayer_t *rs,
     time_t             deadline;
     int32_t            p;
     ngx_int_t          rc;
-    ngx_uint_t         active, stop;
+    ngx_uint_t         active;
     u_char            *started;
     rd_kafka_topic_t  *rkt;
 
@@ -306,7 +242,7 @@ ngx_geostream_replay_run(ngx_geostream_replayer_t *rs,
         return NGX_ERROR;
     }
 
-    rkt = rd_kafka_topic_new(rs->rk, rp->rd.name, NULL);
+    rkt = rd_kafka_topic_new(rs->kt.rk, rp->rd.name, NULL);
     if (rkt == NULL) {
         return NGX_ERROR;
     }
@@ -326,11 +262,7 @@ ngx_geostream_replay_run(ngx_geostream_replayer_t *rs,
     while (active && time(NULL) < deadline) {
         ngx_geostream_replay_batch(rs, rp, rkt, started, &active);
 
-        pthread_mutex_lock(&rs->mutex);
-        stop = rs->stop;
-        pthread_mutex_unlock(&rs->mutex);
-
-        if (stop) {
+        if (ngx_geostream_kafka_thread_stopping(&rs->kt)) {
             break;
         }
     }
@@ -374,7 +306,7 @@ ngx_geostream_replay_begin(ngx_geostream_replayer_t *rs,
             continue;
         }
 
-        if (rd_kafka_query_watermark_offsets(rs->rk, rp->rd.name, p, &low,
+        if (rd_kafka_query_watermark_offsets(rs->kt.rk, rp->rd.name, p, &low,
                                              &high,
                                              NGX_GEOSTREAM_REPLAY_TIMEOUT)
             != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -396,7 +328,7 @@ ngx_geostream_replay_begin(ngx_geostream_replayer_t *rs,
             continue;
         }
 
-        if (rd_kafka_consume_start_queue(rkt, p, from[p], rs->queue) == -1) {
+        if (rd_kafka_consume_start_queue(rkt, p, from[p], rs->kt.queue) == -1) {
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                           "geostream: replay of \"%s\" [%D]: %s",
                           rp->rd.name, p,
@@ -434,8 +366,8 @@ ngx_geostream_replay_batch(ngx_geostream_replayer_t *rs,
     rd_kafka_message_t     *msgs[NGX_GEOSTREAM_REPLAY_BATCH];
     ngx_geostream_event_t  *ev, *batch, **tail;
 
-    n = ngx_geostream_thread_consume(rs->queue, NGX_GEOSTREAM_REPLAY_WAIT,
-                                     msgs, NGX_GEOSTREAM_REPLAY_BATCH);
+    n = ngx_geostream_kafka_thread_consume(&rs->kt, NGX_GEOSTREAM_REPLAY_WAIT,
+                                           msgs, NGX_GEOSTREAM_REPLAY_BATCH);
     batch = NULL;
     tail = &batch;
 
@@ -462,7 +394,7 @@ ngx_geostream_replay_batch(ngx_geostream_replayer_t *rs,
     }
 
     if (batch) {
-        ngx_geostream_bridge_post(&rs->bridge, batch, tail);
+        ngx_geostream_bridge_post(&rs->kt.bridge, batch, tail);
     }
 }
 
@@ -527,7 +459,7 @@ ngx_geostream_replay_times(ngx_geostream_replayer_t *rs,
         tp->offset = rp->since;
     }
 
-    err = rd_kafka_offsets_for_times(rs->rk, list,
+    err = rd_kafka_offsets_for_times(rs->kt.rk, list,
                                      NGX_GEOSTREAM_REPLAY_TIMEOUT);
 
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -571,5 +503,5 @@ ngx_geostream_replay_emit(ngx_geostream_replayer_t *rs,
     ngx_memcpy(ev->data.data, data, len);
     ev->replay = rp;
 
-    ngx_geostream_bridge_post(&rs->bridge, ev, &ev->next);
+    ngx_geostream_bridge_post(&rs->kt.bridge, ev, &ev->next);
 }
