@@ -12,23 +12,35 @@ static ngx_int_t ngx_geostream_kafka_thread_join(pthread_t thread,
     ngx_msec_t deadline);
 
 
-ngx_int_t
-ngx_geostream_kafka_thread_start(ngx_geostream_kafka_thread_t *kt,
+void
+ngx_geostream_kafka_thread_init(ngx_geostream_kafka_thread_t *kt,
     ngx_cycle_t *cycle, const char *name, ngx_geostream_kafka_conf_t *kcf,
-    ngx_uint_t partition_eof, ngx_geostream_bridge_handler_pt handler,
-    void *data, void *(*run)(void *arg), void *arg)
+    ngx_geostream_stats_t *stats, ngx_geostream_bridge_handler_pt handler,
+    void *data)
 {
-    int  err;
+    ngx_memzero(kt, sizeof(ngx_geostream_kafka_thread_t));
 
     kt->name = name;
     kt->cycle = cycle;
+    kt->conf = kcf;
+    kt->stats = stats;
+    kt->handler = handler;
+    kt->data = data;
+    kt->client.log = cycle->log;
+}
+
+
+ngx_int_t
+ngx_geostream_kafka_thread_start(ngx_geostream_kafka_thread_t *kt,
+    ngx_uint_t partition_eof, void *(*run)(void *arg), void *arg)
+{
+    int           err;
+    ngx_cycle_t  *cycle;
+
+    cycle = kt->cycle;
     kt->stop = 0;
 
-    if (kt->client.log == NULL) {
-        kt->client.log = cycle->log;
-    }
-
-    kt->rk = ngx_geostream_kafka_consumer_new(kcf, &kt->client,
+    kt->rk = ngx_geostream_kafka_consumer_new(kt->conf, &kt->client,
                                               partition_eof);
     if (kt->rk == NULL) {
         return NGX_ERROR;
@@ -39,7 +51,8 @@ ngx_geostream_kafka_thread_start(ngx_geostream_kafka_thread_t *kt,
         goto no_queue;
     }
 
-    if (ngx_geostream_bridge_init(&kt->bridge, cycle, name, handler, data)
+    if (ngx_geostream_bridge_init(&kt->bridge, cycle, kt->name, kt->handler,
+                                  kt->data)
         != NGX_OK)
     {
         goto no_bridge;
@@ -58,12 +71,12 @@ ngx_geostream_kafka_thread_start(ngx_geostream_kafka_thread_t *kt,
         kt->running = 1;
 
         ngx_log_debug1(NGX_LOG_DEBUG_CORE, cycle->log, 0,
-                       "geostream %s: thread started", name);
+                       "geostream %s: thread started", kt->name);
         return NGX_OK;
     }
 
     ngx_log_error(NGX_LOG_ALERT, cycle->log, err,
-                  "geostream: cannot start the %s thread", name);
+                  "geostream: cannot start the %s thread", kt->name);
 
     pthread_cond_destroy(&kt->cond);
 

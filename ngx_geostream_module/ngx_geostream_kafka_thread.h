@@ -19,11 +19,16 @@
 
 #include "ngx_geostream_bridge.h"
 #include "ngx_geostream_kafka_conf.h"
+#include "ngx_geostream_stats.h"
 
 
 typedef struct {
     const char                     *name;        /* "reader", "replay" */
     ngx_cycle_t                    *cycle;
+    ngx_geostream_kafka_conf_t     *conf;
+    ngx_geostream_stats_t          *stats;       /* what it reads counts */
+    ngx_geostream_bridge_handler_pt handler;     /* the loop's, per batch */
+    void                           *data;
 
     /* its handle's opaque: the owner sets "down" and "data" if it wants */
     ngx_geostream_kafka_client_t    client;
@@ -43,15 +48,21 @@ typedef struct {
 
 
 /*
+ * Sets the thread up, starting nothing: its events will go to "handler"
+ * with "data" on the loop of "cycle", what it reads is counted in "stats"
+ */
+void ngx_geostream_kafka_thread_init(ngx_geostream_kafka_thread_t *kt,
+    ngx_cycle_t *cycle, const char *name, ngx_geostream_kafka_conf_t *kcf,
+    ngx_geostream_stats_t *stats, ngx_geostream_bridge_handler_pt handler,
+    void *data);
+
+/*
  * Makes the thread's consumer handle ("partition_eof": librdkafka says
- * when a partition's end is reached) and bridge (batches go to "handler"
- * with "data" on the loop of "cycle"), then runs "run" with "arg" on the
- * thread.  NGX_ERROR (logged) leaves nothing to free.
+ * when a partition's end is reached) and bridge, then runs "run" with
+ * "arg" on the thread.  NGX_ERROR (logged) leaves nothing to free.
  */
 ngx_int_t ngx_geostream_kafka_thread_start(ngx_geostream_kafka_thread_t *kt,
-    ngx_cycle_t *cycle, const char *name, ngx_geostream_kafka_conf_t *kcf,
-    ngx_uint_t partition_eof, ngx_geostream_bridge_handler_pt handler,
-    void *data, void *(*run)(void *arg), void *arg);
+    ngx_uint_t partition_eof, void *(*run)(void *arg), void *arg);
 
 /*
  * Asks the thread to stop and waits for it until "deadline"

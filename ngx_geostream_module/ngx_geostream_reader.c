@@ -74,24 +74,18 @@ ngx_geostream_reader_init(ngx_geostream_reader_t *rr, ngx_cycle_t *cycle,
 {
     ngx_memzero(rr, sizeof(ngx_geostream_reader_t));
 
-    rr->cycle = cycle;
-    rr->conf = kcf;
-    rr->stats = stats;
-    rr->handler = handler;
-    rr->data = data;
+    ngx_geostream_kafka_thread_init(&rr->kt, cycle, "reader", kcf, stats,
+                                    handler, data);
 }
 
 
 ngx_int_t
 ngx_geostream_reader_start(ngx_geostream_reader_t *rr)
 {
-    rr->kt.client.log = rr->cycle->log;
     rr->kt.client.down = ngx_geostream_reader_brokers_down;
     rr->kt.client.data = rr;
 
-    return ngx_geostream_kafka_thread_start(&rr->kt, rr->cycle, "reader",
-                                            rr->conf, 0, rr->handler,
-                                            rr->data,
+    return ngx_geostream_kafka_thread_start(&rr->kt, 0,
                                             ngx_geostream_reader_thread, rr);
 }
 
@@ -106,7 +100,7 @@ ngx_geostream_reader_follow(ngx_geostream_reader_t *rr, ngx_str_t *topic)
     }
 
     f = ngx_alloc(sizeof(ngx_geostream_follow_t) + topic->len,
-                  rr->cycle->log);
+                  rr->kt.cycle->log);
     if (f == NULL) {
         return NGX_ERROR;
     }
@@ -120,7 +114,7 @@ ngx_geostream_reader_follow(ngx_geostream_reader_t *rr, ngx_str_t *topic)
     rr->follow = f;
     pthread_mutex_unlock(&rr->kt.mutex);
 
-    ngx_log_debug1(NGX_LOG_DEBUG_CORE, rr->cycle->log, 0,
+    ngx_log_debug1(NGX_LOG_DEBUG_CORE, rr->kt.cycle->log, 0,
                    "geostream reader: follow \"%V\"", topic);
 
     /* wake the thread up from its wait for messages */
@@ -322,7 +316,7 @@ ngx_geostream_reader_message(ngx_geostream_reader_t *rr,
                 return ngx_geostream_event_message(&ft->rd, msg->partition,
                                     msg->offset,
                                     rd_kafka_message_timestamp(msg, NULL),
-                                    msg->payload, msg->len, rr->stats);
+                                    msg->payload, msg->len, rr->kt.stats);
             }
         }
 

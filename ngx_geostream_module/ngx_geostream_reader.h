@@ -31,11 +31,6 @@ typedef struct ngx_geostream_follow_s    ngx_geostream_follow_t;
 
 
 typedef struct {
-    ngx_cycle_t                      *cycle;
-    ngx_geostream_kafka_conf_t       *conf;
-    ngx_geostream_stats_t            *stats;
-    ngx_geostream_bridge_handler_pt   handler;    /* the loop's, per batch */
-    void                             *data;
 
     ngx_geostream_kafka_thread_t      kt;         /* its handle, its lock */
 

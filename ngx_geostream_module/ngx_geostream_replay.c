@@ -57,11 +57,8 @@ ngx_geostream_replayer_init(ngx_geostream_replayer_t *rs, ngx_cycle_t *cycle,
 {
     ngx_memzero(rs, sizeof(ngx_geostream_replayer_t));
 
-    rs->cycle = cycle;
-    rs->conf = kcf;
-    rs->stats = stats;
-    rs->handler = handler;
-    rs->data = data;
+    ngx_geostream_kafka_thread_init(&rs->kt, cycle, "replay", kcf, stats,
+                                    handler, data);
     rs->jobs_tail = &rs->jobs;
 }
 
@@ -121,9 +118,7 @@ ngx_geostream_replayer_start(ngx_geostream_replayer_t *rs)
     rs->jobs = NULL;
     rs->jobs_tail = &rs->jobs;
 
-    return ngx_geostream_kafka_thread_start(&rs->kt, rs->cycle, "replay",
-                                            rs->conf, 1, rs->handler,
-                                            rs->data,
+    return ngx_geostream_kafka_thread_start(&rs->kt, 1,
                                             ngx_geostream_replay_thread, rs);
 }
 
@@ -438,7 +433,7 @@ ngx_geostream_replay_message(ngx_geostream_replayer_t *rs,
 
     return ngx_geostream_event_message(&rp->rd, p, msg->offset,
                                        rd_kafka_message_timestamp(msg, NULL),
-                                       msg->payload, msg->len, rs->stats);
+                                       msg->payload, msg->len, rs->kt.stats);
 }
 
 

@@ -45,11 +45,6 @@ struct ngx_geostream_replay_s {
 
 /* the worker's replay thread */
 typedef struct {
-    ngx_cycle_t                      *cycle;
-    ngx_geostream_kafka_conf_t       *conf;
-    ngx_geostream_stats_t            *stats;
-    ngx_geostream_bridge_handler_pt   handler;    /* the loop's, per batch */
-    void                             *data;
 
     ngx_geostream_kafka_thread_t      kt;         /* its handle, its lock */
 
